@@ -7,23 +7,31 @@
 )]
 
 mod algorithm;
+mod discovery;
 mod error;
+mod fetch;
 mod keys;
+mod keystore;
 mod policy;
 mod time;
 mod token;
+mod validator;
 mod verify;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use discovery::{Discovery, DiscoveryError};
 pub use error::{ErrorCode, ValidationError};
+pub use fetch::{DEFAULT_MAX_RESPONSE_SIZE, FetchError, FetchOptions, Fetched, Fetcher};
 pub use keys::{
     JwksError, KeyKind, KeySet, MAX_JWKS_KEYS, MAX_KID_LEN, MAX_RSA_BITS, MIN_RSA_BITS, SkipReason,
     SkippedKey, VerifyingKey,
 };
+pub use keystore::{KeySource, KeyStore, KeyStoreConfig, KeyStoreError, KeyStoreStats, Snapshot};
 pub use policy::{Audiences, DEFAULT_CLOCK_SKEW, Policy, PolicyBuilder, PolicyError};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 pub use token::{DEFAULT_MAX_TOKEN_SIZE, Header, UnverifiedToken};
+pub use validator::{Provider, Validator, ValidatorError};
 pub use verify::{VerifiedToken, verify};

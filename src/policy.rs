@@ -153,7 +153,7 @@ impl Policy {
             None => true,
             Some(allowed) => typ.is_some_and(|t| {
                 let t = normalize_typ(t);
-                allowed.iter().any(|a| *a == t)
+                allowed.contains(&t)
             }),
         }
     }

@@ -1,0 +1,281 @@
+//! Owns HTTP fetching of discovery documents and key sets: HTTPS rules, timeouts, size cap,
+//! same-origin redirects, `Cache-Control: max-age`.
+//!
+//! A thin I/O shell: it returns bytes; parsing them is the pure core's job.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use url::Url;
+
+/// The default cap on a fetched document: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
+
+/// How documents are fetched.
+///
+/// ```
+/// use poolgate::FetchOptions;
+/// let opts = FetchOptions::default();
+/// assert_eq!(opts.max_response_size, 1024 * 1024);
+/// assert!(!opts.insecure_allow_http);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// Time allowed to establish a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included (default 10 s).
+    pub request_timeout: Duration,
+    /// Larger responses are refused (default 1 MiB).
+    pub max_response_size: usize,
+    /// Allow plain `http://`, and only to loopback hosts (default false: HTTPS only). For tests
+    /// and the local issuer.
+    pub insecure_allow_http: bool,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            insecure_allow_http: false,
+        }
+    }
+}
+
+/// A fetch that failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The URL is not `https://` (or loopback `http://` with the insecure option).
+    #[error(
+        "`{0}` is not an https URL (plain http is allowed only to loopback hosts with insecure_allow_http)"
+    )]
+    InsecureUrl(String),
+    /// The request could not be sent or the connection failed.
+    #[error("request to `{url}` failed: {reason}")]
+    Request {
+        /// The URL fetched.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The connection or the request timed out.
+    #[error("request to `{0}` timed out")]
+    Timeout(String),
+    /// A non-success HTTP status.
+    #[error("`{url}` answered HTTP {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The body exceeded the size cap.
+    #[error("response from `{url}` exceeds {limit} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// A local key file could not be read.
+    #[error("cannot read `{path}`: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A fetched document.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// The body.
+    pub body: Vec<u8>,
+    /// `Cache-Control: max-age`, when the server sent one.
+    pub max_age: Option<Duration>,
+}
+
+/// An HTTP client that applies [`FetchOptions`].
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    /// Builds a client with these options.
+    ///
+    /// # Errors
+    /// [`FetchError::Request`] when the TLS stack cannot be initialised.
+    pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
+            .user_agent(concat!("poolgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Request {
+                url: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(Fetcher { client, options })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    /// Checks that `url` may be fetched under these options.
+    ///
+    /// # Errors
+    /// [`FetchError::InsecureUrl`].
+    pub fn check_url(&self, url: &Url) -> Result<(), FetchError> {
+        check_url(url, self.options.insecure_allow_http)
+    }
+
+    /// GETs `url`, refusing non-2xx answers and bodies over the cap.
+    ///
+    /// # Errors
+    /// Any [`FetchError`].
+    pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
+        self.check_url(url)?;
+        let shown = url.as_str().to_owned();
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| request_error(&shown, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url: shown,
+                status: status.as_u16(),
+            });
+        }
+        let limit = self.options.max_response_size;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(FetchError::TooLarge { url: shown, limit });
+        }
+        let max_age = response
+            .headers()
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(parse_max_age);
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| request_error(&shown, &e))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge { url: shown, limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { body, max_age })
+    }
+}
+
+fn request_error(url: &str, e: &reqwest::Error) -> FetchError {
+    if e.is_timeout() {
+        return FetchError::Timeout(url.to_owned());
+    }
+    // The innermost cause is the useful part ("connection refused"), not reqwest's wrapper.
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    FetchError::Request {
+        url: url.to_owned(),
+        reason,
+    }
+}
+
+/// Follows at most 5 redirects, and only within the origin of the first request.
+fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let Some(first) = attempt.previous().first() else {
+        return attempt.stop();
+    };
+    if attempt.previous().len() > 5 {
+        attempt.error("too many redirects")
+    } else if attempt.url().origin() != first.origin() {
+        attempt.error("redirect to another origin refused")
+    } else {
+        attempt.follow()
+    }
+}
+
+/// `https://` always; `http://` only to a loopback host and only when `insecure_allow_http`.
+pub(crate) fn check_url(url: &Url, insecure_allow_http: bool) -> Result<(), FetchError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if insecure_allow_http && is_loopback(url) => Ok(()),
+        _ => Err(FetchError::InsecureUrl(url.as_str().to_owned())),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The `max-age` directive of one `Cache-Control` header value, if any.
+fn parse_max_age(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|directive| {
+        let (name, secs) = directive.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        secs.trim()
+            .trim_matches('"')
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_rules() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(check_url(&u("https://idp.example.com/jwks"), false).is_ok());
+        assert!(check_url(&u("http://idp.example.com/jwks"), false).is_err());
+        assert!(check_url(&u("http://idp.example.com/jwks"), true).is_err());
+        assert!(check_url(&u("http://127.0.0.1:8080/jwks"), false).is_err());
+        assert!(check_url(&u("http://127.0.0.1:8080/jwks"), true).is_ok());
+        assert!(check_url(&u("http://127.8.0.1/jwks"), true).is_ok());
+        assert!(check_url(&u("http://[::1]:80/jwks"), true).is_ok());
+        assert!(check_url(&u("http://localhost/jwks"), true).is_ok());
+        assert!(check_url(&u("http://localhost.evil.com/jwks"), true).is_err());
+        assert!(check_url(&u("file:///etc/passwd"), true).is_err());
+        assert!(check_url(&u("ftp://127.0.0.1/x"), true).is_err());
+    }
+
+    #[test]
+    fn max_age_parsing() {
+        assert_eq!(parse_max_age("max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            parse_max_age("public, Max-Age=60, must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_max_age("no-cache"), None);
+        assert_eq!(parse_max_age("max-age=-1"), None);
+        assert_eq!(parse_max_age("s-maxage=5"), None);
+    }
+}
