@@ -7,6 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use crate::error::ValidationError;
@@ -32,8 +34,87 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
 pub struct UnverifiedToken<'a> {
     signing_input: &'a str,
     header: Header,
-    claims: Map<String, Value>,
+    payload: Payload,
     signature: Vec<u8>,
+}
+
+/// The decoded payload: the registered claims, parsed eagerly, and the whole JSON object,
+/// parsed only when someone asks for it (the hot path never needs every claim as a tree).
+#[derive(Debug, Clone)]
+pub(crate) struct Payload {
+    json: Vec<u8>,
+    registered: Registered,
+    all: OnceLock<Map<String, Value>>,
+}
+
+/// The registered claims (RFC 7519 section 4.1) poolgate checks, as found. Their types are
+/// checked after the signature, so a forged token learns nothing from a type error.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct Registered {
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) iss: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) sub: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) aud: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) exp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) nbf: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) iat: Option<Value>,
+}
+
+/// A present member, `null` included (`Option<Value>` alone would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Payload {
+    pub(crate) fn parse(json: Vec<u8>) -> Result<Payload, ValidationError> {
+        // serde's derived struct also accepts a JSON array; a payload must be an object. Other
+        // members are skipped without building values, but their syntax is still checked.
+        let is_object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let registered: Registered = serde_json::from_slice(&json)
+            .ok()
+            .filter(|_| is_object)
+            .ok_or(ValidationError::Malformed("payload is not a JSON object"))?;
+        Ok(Payload {
+            json,
+            registered,
+            all: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn registered(&self) -> &Registered {
+        &self.registered
+    }
+
+    /// Every claim. The payload already parsed as a JSON object, so this succeeds; a number
+    /// too large for a float (`1e400`) in an unregistered claim would instead leave the map
+    /// empty rather than panic.
+    pub(crate) fn all(&self) -> &Map<String, Value> {
+        self.all
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
+    }
+
+    pub(crate) fn take_all(&mut self) -> Map<String, Value> {
+        self.all.take().unwrap_or_default()
+    }
+
+    /// Whether a claim is present, parsing the whole payload only for unregistered names.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        let r = &self.registered;
+        match name {
+            "iss" => r.iss.is_some(),
+            "sub" => r.sub.is_some(),
+            "aud" => r.aud.is_some(),
+            "exp" => r.exp.is_some(),
+            "nbf" => r.nbf.is_some(),
+            "iat" => r.iat.is_some(),
+            other => self.all().contains_key(other),
+        }
+    }
 }
 
 /// The parts of a JOSE header poolgate looks at.
@@ -111,9 +192,7 @@ impl<'a> UnverifiedToken<'a> {
             crit: raw.crit.is_some(),
         };
 
-        let payload = decode_section(p64, "payload is not base64url")?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload)
-            .map_err(|_| ValidationError::Malformed("payload is not a JSON object"))?;
+        let payload = Payload::parse(decode_section(p64, "payload is not base64url")?)?;
 
         let signature = decode_section(s64, "signature is not base64url")?;
         if signature.is_empty() {
@@ -122,7 +201,7 @@ impl<'a> UnverifiedToken<'a> {
         Ok(UnverifiedToken {
             signing_input,
             header,
-            claims,
+            payload,
             signature,
         })
     }
@@ -134,12 +213,16 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The claims, not verified.
     pub fn unverified_claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.payload.all()
     }
 
     /// The `iss` claim if it is a string, not verified; used only to route to a provider.
     pub fn unverified_issuer(&self) -> Option<&str> {
-        self.claims.get("iss").and_then(Value::as_str)
+        self.payload.registered.iss.as_ref().and_then(Value::as_str)
+    }
+
+    pub(crate) fn payload(&self) -> &Payload {
+        &self.payload
     }
 
     pub(crate) fn signing_input(&self) -> &[u8] {
@@ -150,8 +233,8 @@ impl<'a> UnverifiedToken<'a> {
         &self.signature
     }
 
-    pub(crate) fn into_parts(self) -> (Header, Map<String, Value>) {
-        (self.header, self.claims)
+    pub(crate) fn into_parts(self) -> (Header, Payload) {
+        (self.header, self.payload)
     }
 }
 

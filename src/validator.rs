@@ -211,7 +211,7 @@ impl Validator {
         if let [only] = &*self.providers {
             return Ok(only);
         }
-        match token.unverified_claims().get("iss") {
+        match &token.payload().registered().iss {
             None => Err(ValidationError::missing("iss")),
             Some(serde_json::Value::String(iss)) => self
                 .provider(iss)

@@ -11,7 +11,7 @@ use crate::error::{ValidationError, clip};
 use crate::keys::{KeyLookup, KeySet, VerifyingKey};
 use crate::policy::{Audiences, Policy};
 use crate::time::UnixTime;
-use crate::token::{Header, UnverifiedToken};
+use crate::token::{Header, Payload, UnverifiedToken};
 
 /// The latest numeric date accepted: 9999-12-31T23:59:59Z.
 const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
@@ -24,7 +24,7 @@ const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 pub struct VerifiedToken {
     header: Header,
     alg: Algorithm,
-    claims: Map<String, Value>,
+    payload: Payload,
     expires_at: UnixTime,
     issued_at: Option<UnixTime>,
     not_before: Option<UnixTime>,
@@ -46,32 +46,34 @@ impl VerifiedToken {
         self.header.typ()
     }
 
-    /// Every claim of the payload.
+    /// Every claim of the payload (parsed into a tree on first use).
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.payload.all()
     }
 
     /// One claim by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
+        self.claims().get(name)
     }
 
     /// `iss`: always present and equal to the provider's issuer.
     pub fn issuer(&self) -> &str {
-        self.claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        let iss = &self.payload.registered().iss;
+        iss.as_ref().and_then(Value::as_str).unwrap_or_default()
     }
 
     /// `sub`, when present (it is a string when present).
     pub fn subject(&self) -> Option<&str> {
-        self.claims.get("sub").and_then(Value::as_str)
+        self.payload
+            .registered()
+            .sub
+            .as_ref()
+            .and_then(Value::as_str)
     }
 
     /// `aud` as a list (empty when absent and the provider accepts any audience).
     pub fn audiences(&self) -> Vec<&str> {
-        match self.claims.get("aud") {
+        match &self.payload.registered().aud {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
@@ -94,8 +96,9 @@ impl VerifiedToken {
     }
 
     /// Takes the claims out.
-    pub fn into_claims(self) -> Map<String, Value> {
-        self.claims
+    pub fn into_claims(mut self) -> Map<String, Value> {
+        self.payload.all();
+        self.payload.take_all()
     }
 }
 
@@ -179,12 +182,12 @@ pub(crate) fn finish(
             typ: token.header().typ().map(clip),
         });
     }
-    let (header, claims) = token.into_parts();
-    let times = check_claims(&claims, policy, now)?;
+    let (header, payload) = token.into_parts();
+    let times = check_claims(&payload, policy, now)?;
     Ok(VerifiedToken {
         header,
         alg,
-        claims,
+        payload,
         expires_at: times.exp,
         issued_at: times.iat,
         not_before: times.nbf,
@@ -200,11 +203,12 @@ struct Times {
 /// The claim checks, in a fixed order: `iss`, dates' types, `aud`, `exp`, `nbf`, `iat`,
 /// lifetime, required claims.
 fn check_claims(
-    claims: &Map<String, Value>,
+    payload: &Payload,
     policy: &Policy,
     now: UnixTime,
 ) -> Result<Times, ValidationError> {
-    match claims.get("iss") {
+    let claims = payload.registered();
+    match &claims.iss {
         None => return Err(ValidationError::missing("iss")),
         Some(Value::String(iss)) if iss == policy.issuer() => {}
         Some(Value::String(iss)) => {
@@ -212,13 +216,13 @@ fn check_claims(
         }
         Some(_) => return Err(ValidationError::invalid("iss", "not a string")),
     }
-    let exp = numeric_date(claims, "exp")?.ok_or_else(|| ValidationError::missing("exp"))?;
-    let nbf = numeric_date(claims, "nbf")?;
-    let iat = numeric_date(claims, "iat")?;
-    if claims.get("sub").is_some_and(|s| !s.is_string()) {
+    let exp = numeric_date(&claims.exp, "exp")?.ok_or_else(|| ValidationError::missing("exp"))?;
+    let nbf = numeric_date(&claims.nbf, "nbf")?;
+    let iat = numeric_date(&claims.iat, "iat")?;
+    if claims.sub.as_ref().is_some_and(|s| !s.is_string()) {
         return Err(ValidationError::invalid("sub", "not a string"));
     }
-    check_audience(claims.get("aud"), policy.audiences())?;
+    check_audience(claims.aud.as_ref(), policy.audiences())?;
 
     let now_f = now.as_secs() as f64;
     let skew = policy.clock_skew().as_secs_f64();
@@ -257,7 +261,7 @@ fn check_claims(
     if let Some(absent) = policy
         .required_claims()
         .iter()
-        .find(|c| !claims.contains_key(c.as_str()))
+        .find(|c| !payload.contains(c))
     {
         return Err(ValidationError::missing(absent));
     }
@@ -270,8 +274,8 @@ fn check_claims(
 
 /// A NumericDate (RFC 7519 section 2): a non-negative number, integer or not, no later than
 /// the year 9999.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, ValidationError> {
-    match claims.get(name) {
+fn numeric_date(value: &Option<Value>, name: &str) -> Result<Option<f64>, ValidationError> {
+    match value {
         None => Ok(None),
         Some(Value::Number(n)) => {
             let v = n
@@ -343,10 +347,8 @@ mod tests {
     }
 
     fn check(claims: Value, policy: &Policy, now: u64) -> Result<(), ErrorCode> {
-        let Value::Object(map) = claims else {
-            panic!("not an object")
-        };
-        check_claims(&map, policy, UnixTime::from_secs(now))
+        let payload = Payload::parse(claims.to_string().into_bytes()).unwrap();
+        check_claims(&payload, policy, UnixTime::from_secs(now))
             .map(|_| ())
             .map_err(|e| e.code())
     }
