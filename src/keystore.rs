@@ -419,6 +419,16 @@ async fn refresh_loop(inner: Weak<Inner>, first_delay: Duration) {
     }
 }
 
+/// The periodic refresh interval: the server's `max-age` clamped to
+/// `min_refresh_interval..=refresh_interval`, or `refresh_interval` without one.
+fn scheduled_interval(cfg: &KeyStoreConfig, max_age: Option<Duration>) -> Duration {
+    let ceiling = cfg.refresh_interval.max(cfg.min_refresh_interval);
+    match max_age {
+        Some(age) => age.clamp(cfg.min_refresh_interval, ceiling),
+        None => cfg.refresh_interval,
+    }
+}
+
 /// Up to 10% less than `d`, at random, so a fleet does not refresh in step.
 fn jitter(d: Duration) -> Duration {
     let random = RandomState::new().hash_one(std::time::Instant::now());
@@ -484,15 +494,7 @@ impl Inner {
     }
 
     fn next_interval(&self, max_age: Option<Duration>) -> Duration {
-        let cfg = &self.config;
-        let base = match max_age {
-            Some(age) => age.clamp(
-                cfg.min_refresh_interval,
-                cfg.refresh_interval.max(cfg.min_refresh_interval),
-            ),
-            None => cfg.refresh_interval,
-        };
-        jitter(base)
+        jitter(scheduled_interval(&self.config, max_age))
     }
 
     async fn fetch_and_install(&self, trigger: Trigger) -> Result<(), KeyStoreError> {
@@ -574,5 +576,32 @@ impl Inner {
             *slot = Some(discovery.jwks_uri.clone());
         }
         Ok(discovery.jwks_uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_honoured_within_the_configured_range() {
+        let cfg = KeyStoreConfig::default();
+        let secs = Duration::from_secs;
+        assert_eq!(scheduled_interval(&cfg, None), secs(3600));
+        assert_eq!(scheduled_interval(&cfg, Some(secs(600))), secs(600));
+        assert_eq!(scheduled_interval(&cfg, Some(secs(0))), secs(10));
+        assert_eq!(scheduled_interval(&cfg, Some(secs(86_400))), secs(3600));
+    }
+
+    #[test]
+    fn jitter_takes_off_at_most_a_tenth() {
+        let d = Duration::from_secs(1000);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let j = jitter(d);
+            assert!(j <= d && j >= d.mul_f64(0.9), "{j:?}");
+            seen.insert(j);
+        }
+        assert!(seen.len() > 1, "jitter varies");
     }
 }
