@@ -7,12 +7,14 @@
 )]
 
 mod algorithm;
+pub mod authz;
 mod discovery;
 mod error;
 mod fetch;
 mod keys;
 mod keystore;
 mod policy;
+pub mod sasl;
 mod time;
 mod token;
 mod validator;

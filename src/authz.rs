@@ -1,0 +1,1 @@
+//! Owns permissions: Kafka resources, operations, grants, roles and the authorization decision.
