@@ -3,12 +3,13 @@
 //! Nothing read here is trusted: the header only steers key selection, and the payload's
 //! `iss` only routes the token to a provider, whose keys and policy then decide.
 
+use std::fmt;
+use std::sync::OnceLock;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-use std::sync::OnceLock;
-
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::ValidationError;
@@ -47,38 +48,129 @@ pub(crate) struct Payload {
     all: OnceLock<Map<String, Value>>,
 }
 
-/// The registered claims (RFC 7519 section 4.1) poolgate checks, as found. Their types are
-/// checked after the signature, so a forged token learns nothing from a type error.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The registered claims (RFC 7519 section 4.1) poolgate checks, as found (`null` included).
+/// Their types are checked after the signature, so a forged token learns nothing from a type
+/// error. A registered claim given twice makes the payload malformed.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Registered {
-    #[serde(default, deserialize_with = "present")]
     pub(crate) iss: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub(crate) sub: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub(crate) aud: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub(crate) exp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub(crate) nbf: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub(crate) iat: Option<Value>,
 }
 
-/// A present member, `null` included (`Option<Value>` alone would read `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+/// Hand-written rather than derived: a derived struct would also accept a JSON array, and would
+/// skip other members without checking they parse as `serde_json::Value` would (`1e400`, a lone
+/// surrogate), which could leave the lazily built claims map unbuildable.
+impl<'de> Deserialize<'de> for Registered {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Registered;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Registered, A::Error> {
+                let mut r = Registered::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    let slot = match name.0 {
+                        "iss" => &mut r.iss,
+                        "sub" => &mut r.sub,
+                        "aud" => &mut r.aud,
+                        "exp" => &mut r.exp,
+                        "nbf" => &mut r.nbf,
+                        "iat" => &mut r.iat,
+                        _ => {
+                            map.next_value::<Checked>()?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::custom("duplicate registered claim"));
+                    }
+                    *slot = Some(map.next_value::<Value>()?);
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An object member name: one of the few names poolgate reads, or `""` for any other. Never
+/// allocates.
+struct Name(&'static str);
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
+                const KNOWN: [&str; 10] = [
+                    "iss", "sub", "aud", "exp", "nbf", "iat", "alg", "kid", "typ", "crit",
+                ];
+                Ok(Name(KNOWN.into_iter().find(|k| *k == v).unwrap_or("")))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Any JSON value, walked so that it parses exactly as `serde_json::Value` would (numbers in
+/// range, valid escapes, nesting limit) without building anything.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_key::<Checked>()?.is_some() {
+                    map.next_value::<Checked>()?;
+                }
+                Ok(Checked)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Payload {
     pub(crate) fn parse(json: Vec<u8>) -> Result<Payload, ValidationError> {
-        // serde's derived struct also accepts a JSON array; a payload must be an object. Other
-        // members are skipped without building values, but their syntax is still checked.
-        let is_object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         let registered: Registered = serde_json::from_slice(&json)
-            .ok()
-            .filter(|_| is_object)
-            .ok_or(ValidationError::Malformed("payload is not a JSON object"))?;
+            .map_err(|_| ValidationError::Malformed("payload is not a JSON object"))?;
         Ok(Payload {
             json,
             registered,
@@ -90,9 +182,8 @@ impl Payload {
         &self.registered
     }
 
-    /// Every claim. The payload already parsed as a JSON object, so this succeeds; a number
-    /// too large for a float (`1e400`) in an unregistered claim would instead leave the map
-    /// empty rather than panic.
+    /// Every claim. [`Payload::parse`] checked every member parses as a `Value`, so building
+    /// the map cannot fail; were it to, the map would be empty (no claim matches), not a panic.
     pub(crate) fn all(&self) -> &Map<String, Value> {
         self.all
             .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
@@ -148,14 +239,55 @@ impl Header {
     }
 }
 
-/// The header as it is on the wire. `jku`, `jwk`, `x5u`, `x5c` are ignored on purpose: key
-/// material named by a token is never fetched or trusted.
-#[derive(Deserialize)]
+/// The header as it is on the wire: the members poolgate reads, `null` kept as present.
+/// `jku`, `jwk`, `x5u`, `x5c` are skipped on purpose: key material named by a token is never
+/// fetched or trusted.
+#[derive(Default)]
 struct RawHeader {
     alg: Option<Value>,
     kid: Option<Value>,
     typ: Option<Value>,
-    crit: Option<IgnoredAny>,
+    crit: bool,
+}
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+                let mut h = RawHeader::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    let slot = match name.0 {
+                        "alg" => &mut h.alg,
+                        "kid" => &mut h.kid,
+                        "typ" => &mut h.typ,
+                        "crit" if h.crit => {
+                            return Err(de::Error::custom("duplicate header member"));
+                        }
+                        "crit" => {
+                            h.crit = true;
+                            map.next_value::<Checked>()?;
+                            continue;
+                        }
+                        _ => {
+                            map.next_value::<Checked>()?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::custom("duplicate header member"));
+                    }
+                    *slot = Some(map.next_value::<Value>()?);
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl<'a> UnverifiedToken<'a> {
@@ -189,15 +321,13 @@ impl<'a> UnverifiedToken<'a> {
             alg: string_member(raw.alg, "`alg` is not a string")?,
             kid: string_member(raw.kid, "`kid` is not a string")?,
             typ: string_member(raw.typ, "`typ` is not a string")?,
-            crit: raw.crit.is_some(),
+            crit: raw.crit,
         };
 
         let payload = Payload::parse(decode_section(p64, "payload is not base64url")?)?;
 
+        // An empty signature parses; it then fails the algorithm or the signature check.
         let signature = decode_section(s64, "signature is not base64url")?;
-        if signature.is_empty() {
-            return Err(ValidationError::Malformed("signature is empty"));
-        }
         Ok(UnverifiedToken {
             signing_input,
             header,
@@ -305,7 +435,6 @@ mod tests {
             "a.b".to_owned(),
             format!("{good_h}.{good_p}"),
             format!("{good_h}.{good_p}.c2ln.c2ln"),
-            format!("{good_h}.{good_p}."),
             format!("{good_h}=.{good_p}.c2ln"),
             format!("{good_h}.{good_p}.c2ln="),
             format!("{good_h}.{good_p}.c+ln"),
@@ -318,6 +447,16 @@ mod tests {
             tok(r#"{"alg":7}"#, "{}"),
             tok(r#"{"alg":"RS256","typ":["JWT"]}"#, "{}"),
             tok(r#"{"alg":"RS256","alg":"none"}"#, "{}"),
+            tok(r#"["RS256","k","JWT"]"#, "{}"),
+            tok(r#"{"alg":null}"#, "{}"),
+            tok(r#"{"alg":"RS256","kid":null}"#, "{}"),
+            tok(r#"{"alg":"RS256","typ":null}"#, "{}"),
+            tok(r#"{"alg":"RS256","crit":1,"crit":2}"#, "{}"),
+            tok(r#"{"alg":"RS256"}"#, r#"{"iss":"a","iss":"b"}"#),
+            tok(r#"{"alg":"RS256"}"#, r#"{"x":1e400}"#),
+            tok(r#"{"alg":"RS256"}"#, r#"{"x":"\ud800"}"#),
+            tok(r#"{"alg":"RS256"}"#, r#"{"x":[1,{"y":1e999}]}"#),
+            tok(r#"{"alg":"RS256","x5u":1e400}"#, "{}"),
             // Non-canonical base64: "c2lo" vs trailing bits set.
             format!("{good_h}.{good_p}.c2m"),
         ];
@@ -335,13 +474,34 @@ mod tests {
     }
 
     #[test]
-    fn crit_is_noted() {
-        let t = tok(r#"{"alg":"RS256","crit":["exp"]}"#, "{}");
-        assert!(
-            UnverifiedToken::parse(&t, 1 << 20)
-                .unwrap()
-                .header()
-                .has_crit()
+    fn crit_is_noted_whatever_its_value() {
+        for crit in [r#"["exp"]"#, "[]", "null", "0"] {
+            let t = tok(&format!(r#"{{"alg":"RS256","crit":{crit}}}"#), "{}");
+            let parsed = UnverifiedToken::parse(&t, 1 << 20).unwrap();
+            assert!(parsed.header().has_crit(), "{crit}");
+        }
+    }
+
+    #[test]
+    fn every_accepted_payload_builds_its_claims_map() {
+        let t = tok(
+            r#"{"alg":"RS256"}"#,
+            r#"{"iss":"i","big":1e300,"u":"\u00e9\ud83d\ude00","n":{"a":[1,2,{"b":null}]},"x":"x","x":"y"}"#,
         );
+        let p = UnverifiedToken::parse(&t, 1 << 20).unwrap();
+        let claims = p.unverified_claims();
+        assert_eq!(claims.len(), 5);
+        assert_eq!(claims["u"], "é😀");
+        assert_eq!(
+            claims["x"], "y",
+            "a repeated unregistered claim: the last one wins"
+        );
+    }
+
+    #[test]
+    fn empty_signature_parses() {
+        let t = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64("{}"));
+        let parsed = UnverifiedToken::parse(&t, 1 << 20).unwrap();
+        assert!(parsed.signature().is_empty());
     }
 }
