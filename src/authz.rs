@@ -1,1 +1,0 @@
-//! Owns permissions: Kafka resources, operations, grants, roles and the authorization decision.
