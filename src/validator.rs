@@ -155,6 +155,18 @@ impl Validator {
         self.providers.iter().find(|p| p.policy.issuer() == issuer)
     }
 
+    /// The position of the provider of `issuer` (exact comparison).
+    pub fn provider_index(&self, issuer: &str) -> Option<usize> {
+        self.providers
+            .iter()
+            .position(|p| p.policy.issuer() == issuer)
+    }
+
+    /// The clock the validator reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Validates `token` now (by the validator's clock).
     ///
     /// # Errors

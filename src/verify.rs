@@ -25,9 +25,7 @@ pub struct VerifiedToken {
     header: Header,
     alg: Algorithm,
     payload: Payload,
-    expires_at: UnixTime,
-    issued_at: Option<UnixTime>,
-    not_before: Option<UnixTime>,
+    times: Times,
 }
 
 impl VerifiedToken {
@@ -82,17 +80,27 @@ impl VerifiedToken {
 
     /// `exp`, in whole seconds (rounded down).
     pub fn expires_at(&self) -> UnixTime {
-        self.expires_at
+        UnixTime::from_secs(self.times.exp as u64)
     }
 
     /// `iat`, if present.
     pub fn issued_at(&self) -> Option<UnixTime> {
-        self.issued_at
+        self.times.iat.map(|t| UnixTime::from_secs(t as u64))
     }
 
     /// `nbf`, if present.
     pub fn not_before(&self) -> Option<UnixTime> {
-        self.not_before
+        self.times.nbf.map(|t| UnixTime::from_secs(t as u64))
+    }
+
+    /// Repeats the time checks (`exp`, `nbf`, `iat` with the policy's skew) at another `now`:
+    /// what a cached verification must still pass when it is reused.
+    ///
+    /// # Errors
+    /// [`ValidationError::Expired`], [`ValidationError::NotYetValid`] or
+    /// [`ValidationError::IssuedInFuture`].
+    pub fn check_times(&self, policy: &Policy, now: UnixTime) -> Result<(), ValidationError> {
+        check_times(&self.times, policy, now)
     }
 
     /// Takes the claims out.
@@ -188,16 +196,15 @@ pub(crate) fn finish(
         header,
         alg,
         payload,
-        expires_at: times.exp,
-        issued_at: times.iat,
-        not_before: times.nbf,
+        times,
     })
 }
 
+#[derive(Clone, Copy, Debug)]
 struct Times {
-    exp: UnixTime,
-    iat: Option<UnixTime>,
-    nbf: Option<UnixTime>,
+    exp: f64,
+    iat: Option<f64>,
+    nbf: Option<f64>,
 }
 
 /// The claim checks, in a fixed order: `iss`, dates' types, `aud`, `exp`, `nbf`, `iat`,
@@ -224,30 +231,8 @@ fn check_claims(
     }
     check_audience(claims.aud.as_ref(), policy.audiences())?;
 
-    let now_f = now.as_secs() as f64;
-    let skew = policy.clock_skew().as_secs_f64();
-    if now_f >= exp + skew {
-        return Err(ValidationError::Expired {
-            exp: exp as u64,
-            now,
-        });
-    }
-    if let Some(nbf) = nbf
-        && now_f + skew < nbf
-    {
-        return Err(ValidationError::NotYetValid {
-            nbf: nbf as u64,
-            now,
-        });
-    }
-    if let Some(iat) = iat
-        && iat > now_f + skew
-    {
-        return Err(ValidationError::IssuedInFuture {
-            iat: iat as u64,
-            now,
-        });
-    }
+    let times = Times { exp, iat, nbf };
+    check_times(&times, policy, now)?;
     if let Some(max) = policy.max_lifetime() {
         let iat = iat.ok_or_else(|| ValidationError::missing("iat"))?;
         let lifetime = exp - iat;
@@ -265,11 +250,35 @@ fn check_claims(
     {
         return Err(ValidationError::missing(absent));
     }
-    Ok(Times {
-        exp: UnixTime::from_secs(exp as u64),
-        iat: iat.map(|t| UnixTime::from_secs(t as u64)),
-        nbf: nbf.map(|t| UnixTime::from_secs(t as u64)),
-    })
+    Ok(times)
+}
+
+fn check_times(times: &Times, policy: &Policy, now: UnixTime) -> Result<(), ValidationError> {
+    let now_f = now.as_secs() as f64;
+    let skew = policy.clock_skew().as_secs_f64();
+    if now_f >= times.exp + skew {
+        return Err(ValidationError::Expired {
+            exp: times.exp as u64,
+            now,
+        });
+    }
+    if let Some(nbf) = times.nbf
+        && now_f + skew < nbf
+    {
+        return Err(ValidationError::NotYetValid {
+            nbf: nbf as u64,
+            now,
+        });
+    }
+    if let Some(iat) = times.iat
+        && iat > now_f + skew
+    {
+        return Err(ValidationError::IssuedInFuture {
+            iat: iat as u64,
+            now,
+        });
+    }
+    Ok(())
 }
 
 /// A NumericDate (RFC 7519 section 2): a non-negative number, integer or not, no later than
