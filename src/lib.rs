@@ -8,12 +8,16 @@
 
 mod algorithm;
 pub mod authz;
+pub mod config;
 mod discovery;
 mod error;
 mod fetch;
+pub mod filter;
+pub mod gate;
 mod keys;
 mod keystore;
 mod policy;
+pub mod pool;
 pub mod sasl;
 mod time;
 mod token;

@@ -40,7 +40,7 @@ async fn serve() -> String {
             "/loop",
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
         )
-        .route("/never", get(|| std::future::pending::<String>()))
+        .route("/never", get(std::future::pending::<String>))
         .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }));
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://127.0.0.1:{port}")

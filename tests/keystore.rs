@@ -378,7 +378,8 @@ async fn the_unknown_kid_wait_is_bounded_and_the_fetch_still_lands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_fails_fast_on_a_broken_idp() {
     let env = env().await;
-    let cases: Vec<(Fault, fn(&KeyStoreError) -> bool)> = vec![
+    type Expect = fn(&KeyStoreError) -> bool;
+    let cases: Vec<(Fault, Expect)> = vec![
         (Fault::Down, |e| {
             matches!(e, KeyStoreError::Fetch(FetchError::Request { .. }))
         }),

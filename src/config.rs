@@ -1,0 +1,837 @@
+//! Owns the TOML configuration file: its shape (a public contract), durations, and load-time
+//! validation with errors that name the file, line, provider or pool, and field.
+//!
+//! Pure: [`Config::parse`] takes text; only [`Config::load`] reads a file.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::algorithm::Algorithm;
+use crate::authz::{Effect, GrantOps, GrantTemplate, Operation, OperationSet, Role};
+use crate::fetch::FetchOptions;
+use crate::filter::{ClaimExpr, Filter};
+use crate::keystore::{KeySource, KeyStoreConfig};
+use crate::policy::Policy;
+use crate::pool::{Pool, PoolSet};
+
+/// A configuration error: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or the name given to [`Config::parse`]).
+    pub file: String,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// What the error is about, such as "pool `analytics`, field `filter`".
+    pub context: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.context.is_empty() {
+            write!(f, ": {}", self.context)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every error found in one configuration, in file order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.0))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+fn render(errors: &[ConfigError]) -> String {
+    match errors {
+        [one] => one.to_string(),
+        many => format!(
+            "{} configuration errors: {}",
+            many.len(),
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
+/// Parses a human duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`.
+///
+/// ```
+/// use poolgate::config::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+/// assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+/// assert!(parse_duration("7 days").is_err());
+/// ```
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{s}` has no unit (use ms, s, m, h or d)"))?;
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like `30s`, `10m`, `1h` or `7d`"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m, h or d)")),
+    };
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file's shape. Field names are part of the public contract.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) cluster: Option<RawCluster>,
+    #[serde(default)]
+    pub(crate) providers: Vec<Spanned<RawProvider>>,
+    #[serde(default)]
+    pub(crate) pools: Vec<Spanned<RawPool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    pub(crate) id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) require_logical_cluster: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub(crate) id: Spanned<String>,
+    pub(crate) issuer: Spanned<String>,
+    pub(crate) discovery_url: Option<Spanned<String>>,
+    pub(crate) jwks_uri: Option<Spanned<String>>,
+    pub(crate) jwks_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) audiences: Option<Spanned<Vec<String>>>,
+    pub(crate) algorithms: Option<Spanned<Vec<String>>>,
+    pub(crate) clock_skew: Option<Spanned<String>>,
+    pub(crate) require_claims: Option<Vec<String>>,
+    pub(crate) token_types: Option<Spanned<Vec<String>>>,
+    pub(crate) max_token_lifetime: Option<Spanned<String>>,
+    pub(crate) refresh_interval: Option<Spanned<String>>,
+    pub(crate) min_refresh_interval: Option<Spanned<String>>,
+    pub(crate) max_stale: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) insecure_allow_http: bool,
+    #[serde(default)]
+    pub(crate) allow_any_audience: bool,
+    #[serde(default)]
+    pub(crate) start_empty: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPool {
+    pub(crate) id: Spanned<String>,
+    pub(crate) provider: Spanned<String>,
+    pub(crate) identity_claim: Option<Spanned<String>>,
+    pub(crate) filter: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) grants: Vec<Spanned<RawGrant>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrant {
+    pub(crate) role: Option<Spanned<String>>,
+    pub(crate) allow: Option<Spanned<Vec<String>>>,
+    pub(crate) deny: Option<Spanned<Vec<String>>>,
+    pub(crate) resource: Spanned<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Collects errors with file and line while a configuration is checked.
+pub(crate) struct Diagnostics<'a> {
+    file: &'a str,
+    text: &'a str,
+    pub(crate) errors: Vec<ConfigError>,
+}
+
+impl<'a> Diagnostics<'a> {
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
+        Diagnostics {
+            file,
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn line_of(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        span: Option<&Range<usize>>,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let line = span.map(|s| self.line_of(s));
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            context: context.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// One provider as configured: its id, its validation policy, where its keys come from and how
+/// they are fetched.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// The provider's id (pools refer to it).
+    pub id: String,
+    /// The validation policy.
+    pub policy: Policy,
+    /// Where the keys come from.
+    pub source: KeySource,
+    /// How keys are fetched and refreshed.
+    pub store: KeyStoreConfig,
+}
+
+fn duration_field(
+    d: &mut Diagnostics<'_>,
+    ctx: &str,
+    name: &str,
+    value: &Option<Spanned<String>>,
+) -> Option<Duration> {
+    let v = value.as_ref()?;
+    match parse_duration(v.get_ref()) {
+        Ok(dur) => Some(dur),
+        Err(msg) => {
+            d.error(Some(&v.span()), format!("{ctx}, field `{name}`"), msg);
+            None
+        }
+    }
+}
+
+/// Checks one provider entry, resolving a relative `jwks_file` against `base_dir`.
+pub(crate) fn check_provider(
+    d: &mut Diagnostics<'_>,
+    raw: &Spanned<RawProvider>,
+    base_dir: &Path,
+) -> Option<ProviderConfig> {
+    let p = raw.get_ref();
+    let id = p.id.get_ref().clone();
+    let ctx = format!("provider `{}`", crate::error::clip(&id));
+    let errors_before = d.errors.len();
+    if id.is_empty() {
+        d.error(
+            Some(&p.id.span()),
+            format!("{ctx}, field `id`"),
+            "must not be empty",
+        );
+    }
+
+    let mut builder = Policy::builder(p.issuer.get_ref().clone());
+    if p.issuer.get_ref().is_empty() {
+        d.error(
+            Some(&p.issuer.span()),
+            format!("{ctx}, field `issuer`"),
+            "must not be empty",
+        );
+    }
+    match (&p.audiences, p.allow_any_audience) {
+        (Some(a), false) if a.get_ref().is_empty() => d.error(
+            Some(&a.span()),
+            format!("{ctx}, field `audiences`"),
+            "is empty: list the audiences, or set allow_any_audience = true",
+        ),
+        (Some(a), false) => builder = builder.audiences(a.get_ref().iter().cloned()),
+        (None, false) => d.error(
+            Some(&raw.span()),
+            format!("{ctx}, field `audiences`"),
+            "is missing: list the audiences, or set allow_any_audience = true",
+        ),
+        (Some(a), true) => d.error(
+            Some(&a.span()),
+            format!("{ctx}, field `audiences`"),
+            "cannot be combined with allow_any_audience = true",
+        ),
+        (None, true) => builder = builder.dangerous_allow_any_audience(),
+    }
+    if let Some(algs) = &p.algorithms {
+        let mut parsed = Vec::new();
+        for name in algs.get_ref() {
+            match name.parse::<Algorithm>() {
+                Ok(a) => parsed.push(a),
+                Err(e) => d.error(
+                    Some(&algs.span()),
+                    format!("{ctx}, field `algorithms`"),
+                    e.to_string(),
+                ),
+            }
+        }
+        if algs.get_ref().is_empty() {
+            d.error(
+                Some(&algs.span()),
+                format!("{ctx}, field `algorithms`"),
+                "is empty",
+            );
+        }
+        builder = builder.algorithms(parsed);
+    }
+    if let Some(skew) = duration_field(d, &ctx, "clock_skew", &p.clock_skew) {
+        builder = builder.clock_skew(skew);
+    }
+    if let Some(claims) = &p.require_claims {
+        builder = builder.require_claims(claims.iter().cloned());
+    }
+    if let Some(types) = &p.token_types {
+        if types.get_ref().is_empty() {
+            d.error(
+                Some(&types.span()),
+                format!("{ctx}, field `token_types`"),
+                "is empty",
+            );
+        }
+        builder = builder.token_types(types.get_ref().iter());
+    }
+    if let Some(max) = duration_field(d, &ctx, "max_token_lifetime", &p.max_token_lifetime) {
+        builder = builder.max_lifetime(max);
+    }
+
+    let mut store = KeyStoreConfig {
+        start_empty: p.start_empty,
+        fetch: FetchOptions {
+            insecure_allow_http: p.insecure_allow_http,
+            ..FetchOptions::default()
+        },
+        ..KeyStoreConfig::default()
+    };
+    if let Some(v) = duration_field(d, &ctx, "refresh_interval", &p.refresh_interval) {
+        store.refresh_interval = v;
+    }
+    if let Some(v) = duration_field(d, &ctx, "min_refresh_interval", &p.min_refresh_interval) {
+        store.min_refresh_interval = v;
+    }
+    if let Some(v) = duration_field(d, &ctx, "max_stale", &p.max_stale) {
+        store.max_stale = v;
+    }
+
+    let sources = [
+        p.discovery_url.as_ref().map(|v| ("discovery_url", v)),
+        p.jwks_uri.as_ref().map(|v| ("jwks_uri", v)),
+        p.jwks_file.as_ref().map(|v| ("jwks_file", v)),
+    ];
+    let given: Vec<_> = sources.into_iter().flatten().collect();
+    let source = match given.as_slice() {
+        [(field, value)] => {
+            let field_ctx = format!("{ctx}, field `{field}`");
+            if *field == "jwks_file" {
+                let path = PathBuf::from(value.get_ref());
+                Some(KeySource::JwksFile(if path.is_relative() {
+                    base_dir.join(path)
+                } else {
+                    path
+                }))
+            } else {
+                match Url::parse(value.get_ref()) {
+                    Err(e) => {
+                        d.error(Some(&value.span()), field_ctx, format!("is not a URL: {e}"));
+                        None
+                    }
+                    Ok(url) => match crate::fetch::check_url(&url, p.insecure_allow_http) {
+                        Err(e) => {
+                            d.error(Some(&value.span()), field_ctx, e.to_string());
+                            None
+                        }
+                        Ok(()) if *field == "discovery_url" => Some(KeySource::Discovery(url)),
+                        Ok(()) => Some(KeySource::JwksUrl(url)),
+                    },
+                }
+            }
+        }
+        [] => {
+            d.error(
+                Some(&raw.span()),
+                ctx.clone(),
+                "needs exactly one key source: discovery_url, jwks_uri or jwks_file",
+            );
+            None
+        }
+        [_, (field, value), ..] => {
+            d.error(
+                Some(&value.span()),
+                format!("{ctx}, field `{field}`"),
+                "only one of discovery_url, jwks_uri and jwks_file may be set",
+            );
+            None
+        }
+    };
+
+    let policy = match builder.build() {
+        Ok(policy) => Some(policy),
+        Err(e) => {
+            // Most policy errors were already reported with their field; report the rest.
+            if d.errors.len() == errors_before {
+                d.error(Some(&raw.span()), ctx.clone(), e.to_string());
+            }
+            None
+        }
+    };
+    if d.errors.len() > errors_before {
+        return None;
+    }
+    Some(ProviderConfig {
+        id,
+        policy: policy?,
+        source: source?,
+        store,
+    })
+}
+
+/// Parses TOML text into the raw shape, reporting syntax errors, unknown fields and wrong types
+/// with their line.
+pub(crate) fn parse_raw(d: &mut Diagnostics<'_>, text: &str) -> Option<RawConfig> {
+    match toml::from_str::<RawConfig>(text) {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            let span = e.span();
+            d.error(span.as_ref(), "", e.message().trim().replace('\n', " "));
+            None
+        }
+    }
+}
+
+/// The `[cluster]` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// When set, the SASL extension `logicalCluster` must equal it.
+    pub id: Option<String>,
+    /// When true, a login without `logicalCluster` is rejected (only with `id` set).
+    pub require_logical_cluster: bool,
+}
+
+/// A whole configuration, checked and compiled: providers, pools with their filters and
+/// grant templates, and cluster settings.
+///
+/// ```
+/// use poolgate::config::Config;
+/// let text = r#"
+/// [[providers]]
+/// id = "op"
+/// issuer = "https://idp.example.com"
+/// audiences = ["kafka"]
+/// jwks_file = "jwks.json"
+///
+/// [[pools]]
+/// id = "analytics"
+/// provider = "op"
+/// filter = '"analytics" in claims.groups'
+///
+/// [[pools.grants]]
+/// role = "DeveloperRead"
+/// resource = "Topic:analytics-*"
+/// "#;
+/// let config = Config::parse(text, "poolgate.toml", std::path::Path::new(".")).unwrap();
+/// assert_eq!(config.pools().pools()[0].id(), "analytics");
+///
+/// let err = Config::parse("[[pools]]\nid = 1\n", "bad.toml", std::path::Path::new(".")).unwrap_err();
+/// assert!(err.to_string().starts_with("bad.toml:2"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    file: String,
+    cluster: ClusterConfig,
+    providers: Vec<ProviderConfig>,
+    pools: PoolSet,
+}
+
+impl Config {
+    /// Reads and checks a configuration file; relative `jwks_file` paths are resolved against
+    /// the file's folder.
+    ///
+    /// # Errors
+    /// Every problem found, each naming the file, line and field.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: None,
+                context: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &file, base)
+    }
+
+    /// Checks configuration text; `file` names it in errors and `base_dir` resolves relative
+    /// `jwks_file` paths.
+    ///
+    /// # Errors
+    /// Every problem found, each naming the file, line and field.
+    pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        let mut d = Diagnostics::new(file, text);
+        let Some(raw) = parse_raw(&mut d, text) else {
+            return Err(ConfigErrors(d.errors));
+        };
+        let cluster = match &raw.cluster {
+            None => ClusterConfig::default(),
+            Some(c) => {
+                if let Some(id) = &c.id
+                    && id.get_ref().is_empty()
+                {
+                    d.error(
+                        Some(&id.span()),
+                        "[cluster], field `id`",
+                        "must not be empty",
+                    );
+                }
+                if c.require_logical_cluster && c.id.is_none() {
+                    d.error(
+                        None,
+                        "[cluster], field `require_logical_cluster`",
+                        "needs `id` to be set",
+                    );
+                }
+                ClusterConfig {
+                    id: c.id.as_ref().map(|s| s.get_ref().clone()),
+                    require_logical_cluster: c.require_logical_cluster,
+                }
+            }
+        };
+        if raw.providers.is_empty() {
+            d.error(None, "", "no `[[providers]]` configured");
+        }
+        let mut providers = Vec::new();
+        for (i, raw_provider) in raw.providers.iter().enumerate() {
+            let p = raw_provider.get_ref();
+            let earlier = &raw.providers[..i];
+            if earlier
+                .iter()
+                .any(|q| q.get_ref().id.get_ref() == p.id.get_ref())
+            {
+                let ctx = format!(
+                    "provider `{}`, field `id`",
+                    crate::error::clip(p.id.get_ref())
+                );
+                d.error(Some(&p.id.span()), ctx, "is used by an earlier provider");
+            }
+            if earlier
+                .iter()
+                .any(|q| q.get_ref().issuer.get_ref() == p.issuer.get_ref())
+            {
+                let ctx = format!(
+                    "provider `{}`, field `issuer`",
+                    crate::error::clip(p.id.get_ref())
+                );
+                d.error(
+                    Some(&p.issuer.span()),
+                    ctx,
+                    "is the issuer of an earlier provider",
+                );
+            }
+            if let Some(provider) = check_provider(&mut d, raw_provider, base_dir) {
+                providers.push(provider);
+            }
+        }
+        let mut pools = Vec::new();
+        for (i, raw_pool) in raw.pools.iter().enumerate() {
+            let earlier = &raw.pools[..i];
+            let id = raw_pool.get_ref().id.get_ref();
+            if earlier.iter().any(|q| q.get_ref().id.get_ref() == id) {
+                let ctx = format!("pool `{}`, field `id`", crate::error::clip(id));
+                d.error(
+                    Some(&raw_pool.get_ref().id.span()),
+                    ctx,
+                    "is used by an earlier pool",
+                );
+            }
+            if let Some(pool) = check_pool(&mut d, raw_pool, &raw.providers) {
+                pools.push(pool);
+            }
+        }
+        if !d.errors.is_empty() {
+            return Err(ConfigErrors(d.errors));
+        }
+        let pools = PoolSet::new(pools, providers.len());
+        Ok(Config {
+            file: file.to_owned(),
+            cluster,
+            providers,
+            pools,
+        })
+    }
+
+    /// The file the configuration came from.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The `[cluster]` settings.
+    pub fn cluster(&self) -> &ClusterConfig {
+        &self.cluster
+    }
+
+    /// The providers, in file order.
+    pub fn providers(&self) -> &[ProviderConfig] {
+        &self.providers
+    }
+
+    /// The pools, in file order.
+    pub fn pools(&self) -> &PoolSet {
+        &self.pools
+    }
+}
+
+fn check_pool(
+    d: &mut Diagnostics<'_>,
+    raw: &Spanned<RawPool>,
+    providers: &[Spanned<RawProvider>],
+) -> Option<Pool> {
+    let p = raw.get_ref();
+    let id = p.id.get_ref().clone();
+    let ctx = format!("pool `{}`", crate::error::clip(&id));
+    let before = d.errors.len();
+    if id.is_empty() || id.contains(|c: char| c == ',' || c.is_whitespace() || c.is_control()) {
+        d.error(
+            Some(&p.id.span()),
+            format!("{ctx}, field `id`"),
+            "must be non-empty, without commas, spaces or control characters",
+        );
+    }
+    let provider = providers
+        .iter()
+        .position(|q| q.get_ref().id.get_ref() == p.provider.get_ref());
+    if provider.is_none() {
+        d.error(
+            Some(&p.provider.span()),
+            format!("{ctx}, field `provider`"),
+            format!(
+                "no provider has id `{}`",
+                crate::error::clip(p.provider.get_ref())
+            ),
+        );
+    }
+    let identity_src = p
+        .identity_claim
+        .as_ref()
+        .map_or("claims.sub", |s| s.get_ref().as_str());
+    let identity = ClaimExpr::compile(identity_src)
+        .map_err(|e| {
+            let span = p.identity_claim.as_ref().map(Spanned::span);
+            d.error(
+                span.as_ref(),
+                format!("{ctx}, field `identity_claim`"),
+                e.to_string(),
+            );
+        })
+        .ok();
+    let filter_src = p.filter.as_ref().map_or("true", |s| s.get_ref().as_str());
+    let filter = Filter::compile(filter_src)
+        .map_err(|e| {
+            let span = p.filter.as_ref().map(Spanned::span);
+            d.error(
+                span.as_ref(),
+                format!("{ctx}, field `filter`"),
+                e.to_string(),
+            );
+        })
+        .ok();
+    let mut grants = Vec::new();
+    for (i, g) in p.grants.iter().enumerate() {
+        let gctx = format!("{ctx}, grant {}", i + 1);
+        if let Some(t) = check_grant(d, g, &gctx) {
+            grants.push(t);
+        }
+    }
+    if d.errors.len() > before {
+        return None;
+    }
+    Some(Pool {
+        id,
+        provider: provider?,
+        provider_id: p.provider.get_ref().clone(),
+        identity: identity?,
+        filter: filter?,
+        grants,
+    })
+}
+
+fn check_grant(
+    d: &mut Diagnostics<'_>,
+    raw: &Spanned<RawGrant>,
+    ctx: &str,
+) -> Option<GrantTemplate> {
+    let g = raw.get_ref();
+    let ops = |d: &mut Diagnostics<'_>, field: &str, list: &Spanned<Vec<String>>| {
+        let mut set = OperationSet::EMPTY;
+        for name in list.get_ref() {
+            match name.parse::<Operation>() {
+                Ok(op) => set.insert(op),
+                Err(e) => d.error(
+                    Some(&list.span()),
+                    format!("{ctx}, field `{field}`"),
+                    e.to_string(),
+                ),
+            }
+        }
+        set
+    };
+    let (effect, what): (Effect, GrantOps) = match (&g.role, &g.allow, &g.deny) {
+        (Some(role), None, None) => match role.get_ref().parse::<Role>() {
+            Ok(r) => (Effect::Allow, GrantOps::Role(r)),
+            Err(e) => {
+                d.error(
+                    Some(&role.span()),
+                    format!("{ctx}, field `role`"),
+                    e.to_string(),
+                );
+                return None;
+            }
+        },
+        (None, Some(list), None) => (Effect::Allow, GrantOps::Operations(ops(d, "allow", list))),
+        (None, None, Some(list)) => (Effect::Deny, GrantOps::Operations(ops(d, "deny", list))),
+        _ => {
+            d.error(
+                Some(&raw.span()),
+                ctx.to_owned(),
+                "needs exactly one of `role`, `allow` and `deny`",
+            );
+            return None;
+        }
+    };
+    match GrantTemplate::parse(effect, what, g.resource.get_ref()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            d.error(
+                Some(&g.resource.span()),
+                format!("{ctx}, field `resource`"),
+                e.to_string(),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "s",
+            "10",
+            "10x",
+            "-1s",
+            "1.5h",
+            "99999999999999999999d",
+            "184467440737095516d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn provider_errors(toml_text: &str) -> Vec<String> {
+        let mut d = Diagnostics::new("c.toml", toml_text);
+        let raw = parse_raw(&mut d, toml_text);
+        if let Some(raw) = raw {
+            for p in &raw.providers {
+                check_provider(&mut d, p, Path::new("/etc/poolgate"));
+            }
+        }
+        d.errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn provider_errors_name_file_line_provider_and_field() {
+        let errs = provider_errors(
+            "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_uri = \"http://idp.example.com/keys\"\nclock_skew = \"30 s\"\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("c.toml:6: provider `op`, field `clock_skew`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("c.toml:5: provider `op`, field `jwks_uri`"),
+            "{errs:?}"
+        );
+        assert!(errs[1].contains("not an https URL"), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_fields_and_missing_sources_are_errors() {
+        let errs = provider_errors(
+            "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_url = \"https://x\"\n",
+        );
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("c.toml:5"), "{errs:?}");
+        assert!(errs[0].contains("jwks_url"), "{errs:?}");
+
+        let errs = provider_errors(
+            "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\n",
+        );
+        assert!(errs[0].contains("exactly one key source"), "{errs:?}");
+
+        let errs = provider_errors(
+            "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = []\njwks_file = \"k.json\"\n",
+        );
+        assert!(errs[0].contains("field `audiences`"), "{errs:?}");
+
+        let errs = provider_errors(
+            "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"k\"]\nalgorithms = [\"HS256\"]\njwks_file = \"k.json\"\n",
+        );
+        assert!(
+            errs[0].contains("field `algorithms`") && errs[0].contains("HS256"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_good_provider_converts() {
+        let text = "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_file = \"keys/jwks.json\"\nmax_stale = \"1d\"\nrequire_claims = [\"sub\"]\n";
+        let mut d = Diagnostics::new("c.toml", text);
+        let raw = parse_raw(&mut d, text).unwrap();
+        let p = check_provider(&mut d, &raw.providers[0], Path::new("/etc/poolgate")).unwrap();
+        assert_eq!(
+            p.source,
+            KeySource::JwksFile(PathBuf::from("/etc/poolgate/keys/jwks.json"))
+        );
+        assert_eq!(p.store.max_stale, Duration::from_secs(86_400));
+        assert_eq!(p.policy.required_claims(), ["sub".to_owned()]);
+    }
+}

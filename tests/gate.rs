@@ -1,0 +1,361 @@
+//! The login facade end to end: a real local issuer, a TOML configuration, SASL client
+//! messages as librdkafka sends them, pools, permissions and the verified-token cache.
+#![cfg(feature = "testkit")]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poolgate::authz::{Decision, Operation, Resource};
+use poolgate::config::Config;
+use poolgate::gate::Gate;
+use poolgate::sasl::ClientFirstMessage;
+use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
+use poolgate::{ManualClock, UnixTime};
+use serde_json::json;
+
+const START: u64 = 1_800_000_000;
+
+struct Env {
+    issuer: TestIssuer,
+    clock: ManualClock,
+    gate: Gate,
+}
+
+fn config_text(issuer: &TestIssuer) -> String {
+    format!(
+        r#"
+[cluster]
+id = "lkc-1"
+
+[[providers]]
+id = "op-main"
+issuer = "{iss}"
+discovery_url = "{disc}"
+audiences = ["kafka"]
+insecure_allow_http = true
+require_claims = ["sub"]
+
+[[pools]]
+id = "pool-analytics"
+provider = "op-main"
+filter = '"analytics" in claims.groups'
+
+[[pools.grants]]
+role = "DeveloperRead"
+resource = "Topic:analytics-*"
+
+[[pools.grants]]
+allow = ["Write", "Describe"]
+resource = "Topic:tenant-{{claims.tenant}}-*"
+
+[[pools.grants]]
+deny = ["Read"]
+resource = "Topic:analytics-secret"
+
+[[pools]]
+id = "pool-ops"
+provider = "op-main"
+identity_claim = "claims.client_id"
+filter = 'claims.aud == "kafka" && "ops" in claims.groups'
+
+[[pools.grants]]
+allow = ["All"]
+resource = "Topic:*"
+
+[[pools]]
+id = "pool-svc"
+provider = "op-main"
+filter = 'claims.sub == "svc-orders"'
+
+[[pools.grants]]
+role = "DeveloperWrite"
+resource = "Topic:orders"
+"#,
+        iss = issuer.issuer(),
+        disc = issuer.discovery_url()
+    )
+}
+
+async fn env() -> Env {
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let issuer = TestIssuer::start_with(IssuerConfig {
+        clock: Arc::new(clock.clone()),
+        ..IssuerConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = Config::parse(&config_text(&issuer), "gate.toml", Path::new(".")).unwrap();
+    let gate = Gate::start_with_clock(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    Env {
+        issuer,
+        clock,
+        gate,
+    }
+}
+
+fn sasl(token: &str, pools: Option<&str>) -> Vec<u8> {
+    let mut b = ClientFirstMessage::new(token).extension("logicalCluster", "lkc-1");
+    if let Some(p) = pools {
+        b = b.extension("identityPoolId", p);
+    }
+    b.build().unwrap().to_bytes()
+}
+
+fn analytics_token(env: &Env) -> String {
+    env.issuer
+        .mint()
+        .claim("groups", json!(["analytics"]))
+        .claim("tenant", json!("acme"))
+        .sign()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_bytes_log_in_and_get_their_pools_permissions() {
+    let env = env().await;
+    let token = analytics_token(&env);
+    let raw = format!(
+        "n,,\x01auth=Bearer {token}\x01logicalCluster=lkc-1\x01identityPoolId=pool-analytics\x01\x01"
+    );
+    let session = env.gate.authenticate(raw.as_bytes()).await.unwrap();
+    assert_eq!(session.principals(), ["User:pool-analytics"]);
+    assert_eq!(session.identity(), "svc-test");
+    assert_eq!(session.provider_id(), "op-main");
+    assert_eq!(
+        session.lifetime_at(UnixTime::from_secs(START + 600)),
+        Duration::from_secs(3000)
+    );
+    assert!(
+        session.diagnostics().is_empty(),
+        "{:?}",
+        session.diagnostics()
+    );
+
+    let allow = |op, r: &str| session.authorize(op, &Resource::parse(r).unwrap()).decision;
+    assert_eq!(
+        allow(Operation::Read, "Topic:analytics-clicks"),
+        Decision::Allow
+    );
+    assert_eq!(
+        allow(Operation::Write, "Topic:analytics-clicks"),
+        Decision::Deny
+    );
+    assert_eq!(
+        allow(Operation::Write, "Topic:tenant-acme-events"),
+        Decision::Allow
+    );
+    assert_eq!(
+        allow(Operation::Write, "Topic:tenant-other-events"),
+        Decision::Deny
+    );
+    assert_eq!(
+        allow(Operation::Read, "Topic:analytics-secret"),
+        Decision::Deny
+    );
+    assert_eq!(
+        allow(Operation::Describe, "Topic:analytics-secret"),
+        Decision::Allow
+    );
+    assert_eq!(
+        allow(Operation::IdempotentWrite, "Cluster:kafka-cluster"),
+        Decision::Allow
+    );
+    let decided = session.authorize(
+        Operation::Read,
+        &Resource::parse("Topic:analytics-x").unwrap(),
+    );
+    assert_eq!(decided.grant.unwrap().origin.pool, "pool-analytics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mapping_takes_every_matching_pool() {
+    let env = env().await;
+    let token = env
+        .issuer
+        .mint()
+        .claim("groups", json!(["analytics", "ops"]))
+        .claim("client_id", json!("ops-bot"))
+        .claim("tenant", json!("acme"))
+        .sign();
+    let session = env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    assert_eq!(
+        session.principals(),
+        ["User:pool-analytics", "User:pool-ops"]
+    );
+    assert_eq!(
+        session.identity(),
+        "svc-test",
+        "the first matched pool's identity"
+    );
+    // The union of both pools' grants, with the analytics deny still winning.
+    let r = |name| Resource::parse(name).unwrap();
+    assert_eq!(
+        session
+            .authorize(Operation::Delete, &r("Topic:anything"))
+            .decision,
+        Decision::Allow
+    );
+    assert_eq!(
+        session
+            .authorize(Operation::Read, &r("Topic:analytics-secret"))
+            .decision,
+        Decision::Deny
+    );
+
+    // Naming one pool restricts the session to it.
+    let only_ops = env
+        .gate
+        .authenticate(&sasl(&token, Some("pool-ops")))
+        .await
+        .unwrap();
+    assert_eq!(only_ops.principals(), ["User:pool-ops"]);
+    assert_eq!(only_ops.identity(), "ops-bot");
+    assert_eq!(
+        only_ops
+            .authorize(Operation::Read, &r("Topic:analytics-secret"))
+            .decision,
+        Decision::Allow
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_carry_their_code_and_an_opaque_challenge() {
+    let env = env().await;
+    let good = analytics_token(&env);
+    let plain = env.issuer.mint().sign();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"garbage".to_vec(), "malformed_sasl"),
+        (sasl(&plain, None), "no_pool_matched"),
+        (sasl(&good, Some("pool-nope")), "unknown_pool"),
+        (sasl(&good, Some("pool-svc")), "no_pool_matched"),
+        (
+            ClientFirstMessage::new(good.as_str())
+                .extension("logicalCluster", "lkc-2")
+                .build()
+                .unwrap()
+                .to_bytes(),
+            "wrong_cluster",
+        ),
+        (
+            ClientFirstMessage::new(good.as_str())
+                .authzid("someone-else")
+                .extension("logicalCluster", "lkc-1")
+                .build()
+                .unwrap()
+                .to_bytes(),
+            "authzid_mismatch",
+        ),
+        (
+            sasl(
+                &env.issuer.mint().claim("exp", json!(START - 100)).sign(),
+                None,
+            ),
+            "expired",
+        ),
+        (
+            sasl(&env.issuer.mint().without_claim("sub").sign(), None),
+            "missing_claim",
+        ),
+    ];
+    for (bytes, code) in cases {
+        let rejection = env.gate.authenticate(&bytes).await.unwrap_err();
+        assert_eq!(rejection.code(), code, "{}", rejection.error());
+        assert_eq!(rejection.challenge(), br#"{"status":"invalid_token"}"#);
+    }
+    // Without logicalCluster the login passes (require_logical_cluster is false).
+    let no_cluster = ClientFirstMessage::new(good.as_str())
+        .build()
+        .unwrap()
+        .to_bytes();
+    assert!(env.gate.authenticate(&no_cluster).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_still_passes_the_time_checks_and_this_logins_extensions() {
+    let env = env().await;
+    let token = analytics_token(&env);
+    env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    let fetches = env.issuer.counts().jwks;
+    for _ in 0..10 {
+        env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    }
+    assert_eq!(env.gate.cached_tokens_sync(), 1);
+    let stats = env.gate.cache_stats();
+    assert_eq!((stats.hits, stats.misses), (10, 1));
+    // Extensions are honoured on a hit.
+    let wrong = env
+        .gate
+        .authenticate(&sasl(&token, Some("pool-svc")))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), "no_pool_matched");
+    // Time moves on: a cache hit past exp + skew is expired.
+    env.clock.advance(Duration::from_secs(3600 + 31));
+    let expired = env
+        .gate
+        .authenticate(&sasl(&token, None))
+        .await
+        .unwrap_err();
+    assert_eq!(expired.code(), "expired");
+    assert_eq!(env.issuer.counts().jwks, fetches);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_whose_key_left_the_jwks_is_refused() {
+    let env = env().await;
+    let token = analytics_token(&env);
+    env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    let old_kid = env.issuer.active_key(SigningAlg::RS256).kid().to_owned();
+    env.issuer.rotate(SigningAlg::RS256);
+    env.issuer.retire(&old_kid);
+    let provider = &env.gate.validator().providers()[0];
+    provider.store().refresh().await.unwrap();
+    let refused = env
+        .gate
+        .authenticate(&sasl(&token, None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "unknown_key");
+    // A token of the new key logs in.
+    assert!(
+        env.gate
+            .authenticate(&sasl(&analytics_token(&env), None))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_grants_are_diagnostics_not_failures() {
+    let env = env().await;
+    // No `tenant` claim: the templated grant is dropped, the login still succeeds.
+    let token = env
+        .issuer
+        .mint()
+        .claim("groups", json!(["analytics"]))
+        .sign();
+    let session = env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    assert_eq!(
+        session.diagnostics().len(),
+        1,
+        "{:?}",
+        session.diagnostics()
+    );
+    assert!(session.diagnostics()[0].contains("pool `pool-analytics`: grant 2 dropped"));
+    assert_eq!(session.permissions().len(), 2);
+    // A wildcard in the claim cannot widen access.
+    let sneaky = env
+        .issuer
+        .mint()
+        .claim("groups", json!(["analytics"]))
+        .claim("tenant", json!("*"))
+        .sign();
+    let session = env.gate.authenticate(&sasl(&sneaky, None)).await.unwrap();
+    let r = Resource::parse("Topic:tenant-other-x").unwrap();
+    assert_eq!(
+        session.authorize(Operation::Write, &r).decision,
+        Decision::Deny
+    );
+}
