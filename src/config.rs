@@ -108,6 +108,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) cluster: Option<RawCluster>,
     #[serde(default)]
+    pub(crate) sasl: Option<RawSasl>,
+    #[serde(default)]
     pub(crate) providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
     pub(crate) pools: Vec<Spanned<RawPool>>,
@@ -119,6 +121,13 @@ pub(crate) struct RawCluster {
     pub(crate) id: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) require_logical_cluster: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSasl {
+    pub(crate) challenge_scope: Option<String>,
+    pub(crate) challenge_openid_configuration: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -438,6 +447,16 @@ pub struct ClusterConfig {
     pub require_logical_cluster: bool,
 }
 
+/// The `[sasl]` section: what a failed login's error challenge (RFC 7628 section 3.2.2) says
+/// besides `"status": "invalid_token"`. Nothing more is ever revealed to the client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `scope` in the error challenge.
+    pub challenge_scope: Option<String>,
+    /// `openid-configuration` in the error challenge (a URL).
+    pub challenge_openid_configuration: Option<String>,
+}
+
 /// A whole configuration, checked and compiled: providers, pools with their filters and
 /// grant templates, and cluster settings.
 ///
@@ -469,6 +488,7 @@ pub struct ClusterConfig {
 pub struct Config {
     file: String,
     cluster: ClusterConfig,
+    sasl: SaslConfig,
     providers: Vec<ProviderConfig>,
     pools: PoolSet,
 }
@@ -525,6 +545,27 @@ impl Config {
                 ClusterConfig {
                     id: c.id.as_ref().map(|s| s.get_ref().clone()),
                     require_logical_cluster: c.require_logical_cluster,
+                }
+            }
+        };
+        let sasl = match &raw.sasl {
+            None => SaslConfig::default(),
+            Some(s) => {
+                if let Some(url) = &s.challenge_openid_configuration
+                    && Url::parse(url.get_ref()).is_err()
+                {
+                    d.error(
+                        Some(&url.span()),
+                        "[sasl], field `challenge_openid_configuration`",
+                        "is not a URL",
+                    );
+                }
+                SaslConfig {
+                    challenge_scope: s.challenge_scope.clone(),
+                    challenge_openid_configuration: s
+                        .challenge_openid_configuration
+                        .as_ref()
+                        .map(|u| u.get_ref().clone()),
                 }
             }
         };
@@ -586,6 +627,7 @@ impl Config {
         Ok(Config {
             file: file.to_owned(),
             cluster,
+            sasl,
             providers,
             pools,
         })
@@ -599,6 +641,11 @@ impl Config {
     /// The `[cluster]` settings.
     pub fn cluster(&self) -> &ClusterConfig {
         &self.cluster
+    }
+
+    /// The `[sasl]` settings.
+    pub fn sasl(&self) -> &SaslConfig {
+        &self.sasl
     }
 
     /// The providers, in file order.
@@ -819,6 +866,101 @@ mod tests {
             errs[0].contains("field `algorithms`") && errs[0].contains("HS256"),
             "{errs:?}"
         );
+    }
+
+    const PROVIDER: &str = "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_file = \"k.json\"\n";
+
+    fn config_errors(pools: &str) -> Vec<String> {
+        let text = format!("{PROVIDER}{pools}");
+        match Config::parse(&text, "c.toml", Path::new(".")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn pool_errors_name_the_pool_field_and_line() {
+        let cases = [
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"nope\"\n",
+                "c.toml:8: pool `p`, field `provider`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\nfilter = 'claims.aud =='\n",
+                "c.toml:9: pool `p`, field `filter`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\nfilter = 'request.x == 1'\n",
+                "c.toml:9: pool `p`, field `filter`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\nfilter = '1 + 2'\n",
+                "c.toml:9: pool `p`, field `filter`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\nidentity_claim = 'claims.'\n",
+                "c.toml:9: pool `p`, field `identity_claim`",
+            ),
+            (
+                "[[pools]]\nid = \"p,q\"\nprovider = \"op\"\n",
+                "c.toml:7: pool `p,q`, field `id`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools.grants]]\nrole = \"Boss\"\nresource = \"Topic:x\"\n",
+                "c.toml:10: pool `p`, grant 1, field `role`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools.grants]]\nallow = [\"Fly\"]\nresource = \"Topic:x\"\n",
+                "c.toml:10: pool `p`, grant 1, field `allow`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools.grants]]\nallow = [\"Read\"]\nresource = \"Topic:x-{claims\"\n",
+                "c.toml:11: pool `p`, grant 1, field `resource`",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools.grants]]\nallow = [\"Read\"]\ndeny = [\"Read\"]\nresource = \"Topic:x\"\n",
+                "pool `p`, grant 1: needs exactly one",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\ncolour = \"red\"\n",
+                "c.toml:9",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools]]\nid = \"p\"\nprovider = \"op\"\n",
+                "c.toml:10: pool `p`, field `id`: is used by an earlier pool",
+            ),
+        ];
+        for (pools, want) in cases {
+            let errs = config_errors(pools);
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "want {want:?} in {errs:?}"
+            );
+        }
+        assert!(config_errors("[[pools]]\nid = \"p\"\nprovider = \"op\"\n").is_empty());
+    }
+
+    #[test]
+    fn every_error_is_reported_not_just_the_first() {
+        let errs = config_errors(
+            "[[pools]]\nid = \"a\"\nprovider = \"x\"\n[[pools]]\nid = \"b\"\nprovider = \"op\"\nfilter = '1'\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn cluster_and_sasl_sections() {
+        let text = format!(
+            "[cluster]\nid = \"lkc-1\"\nrequire_logical_cluster = true\n[sasl]\nchallenge_scope = \"kafka\"\n{PROVIDER}"
+        );
+        let c = Config::parse(&text, "c.toml", Path::new(".")).unwrap();
+        assert_eq!(c.cluster().id.as_deref(), Some("lkc-1"));
+        assert!(c.cluster().require_logical_cluster);
+        assert_eq!(c.sasl().challenge_scope.as_deref(), Some("kafka"));
+        let bad = format!("[cluster]\nrequire_logical_cluster = true\n{PROVIDER}");
+        assert!(Config::parse(&bad, "c.toml", Path::new(".")).is_err());
+        let none = Config::parse("", "c.toml", Path::new(".")).unwrap_err();
+        assert!(none.to_string().contains("no `[[providers]]`"), "{none}");
     }
 
     #[test]

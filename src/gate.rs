@@ -285,6 +285,13 @@ impl moka::Expiry<Box<str>, Arc<CachedLogin>> for UntilExp {
     }
 }
 
+fn challenge_bytes(config: &Config) -> Vec<u8> {
+    let mut challenge = ErrorChallenge::invalid_token();
+    challenge.scope = config.sasl().challenge_scope.clone();
+    challenge.openid_configuration = config.sasl().challenge_openid_configuration.clone();
+    challenge.to_bytes()
+}
+
 /// Starting a gate failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -403,6 +410,7 @@ impl Gate {
                     .unwrap_or_default()
             })
             .collect();
+        let challenge = challenge_bytes(&config);
         let cache = moka::sync::Cache::builder()
             .max_capacity(DEFAULT_CACHE_CAPACITY)
             .expire_after(UntilExp)
@@ -413,7 +421,7 @@ impl Gate {
                 validator,
                 provider_ids,
                 cache,
-                challenge: ErrorChallenge::invalid_token().to_bytes(),
+                challenge,
                 cache_hits: AtomicU64::new(0),
                 cache_misses: AtomicU64::new(0),
             }),
