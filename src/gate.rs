@@ -197,10 +197,10 @@ impl Session {
 /// A token's verification and pool outcomes, independent of a login's extensions: what the
 /// cache keeps.
 #[derive(Debug)]
-struct CachedLogin {
-    token: VerifiedToken,
+pub(crate) struct CachedLogin {
+    pub(crate) token: VerifiedToken,
     provider: usize,
-    provider_id: String,
+    pub(crate) provider_id: String,
     /// The key set generation the signature was checked against.
     generation: u64,
     /// Candidate pools and their outcomes, in pool order.
@@ -477,19 +477,26 @@ impl Gate {
             .map_err(|e| self.reject(e))
     }
 
-    fn reject(&self, error: LoginError) -> Rejection {
+    pub(crate) fn reject(&self, error: LoginError) -> Rejection {
         Rejection {
             error,
             challenge: self.inner.challenge.clone(),
         }
     }
 
-    async fn login_inner(
+    pub(crate) async fn login_inner(
         &self,
         token: &str,
         request: LoginRequest,
         now: UnixTime,
     ) -> Result<Session, LoginError> {
+        self.check_cluster(&request)?;
+        let login = self.verified(token, now).await?;
+        self.session(login, request)
+    }
+
+    /// The `logicalCluster` rule of `[cluster]`.
+    pub(crate) fn check_cluster(&self, request: &LoginRequest) -> Result<(), LoginError> {
         let cluster = self.inner.config.cluster();
         if let Some(expected) = &cluster.id {
             match &request.logical_cluster {
@@ -503,7 +510,15 @@ impl Gate {
                 }
             }
         }
-        let login = self.verified(token, now).await?;
+        Ok(())
+    }
+
+    /// Chooses the pools for this login and builds its session.
+    pub(crate) fn session(
+        &self,
+        login: Arc<CachedLogin>,
+        request: LoginRequest,
+    ) -> Result<Session, LoginError> {
         let pools = self.inner.config.pools();
         let selection = match &request.pools {
             None => login.auto.clone().ok_or(LoginError::NoPoolMatched)?,
@@ -538,7 +553,11 @@ impl Gate {
     }
 
     /// The cached verification of `token`, or a fresh one (then cached).
-    async fn verified(&self, token: &str, now: UnixTime) -> Result<Arc<CachedLogin>, LoginError> {
+    pub(crate) async fn verified(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Arc<CachedLogin>, LoginError> {
         let inner = &self.inner;
         if let Some(hit) = inner.cache.get(token) {
             let provider = &inner.validator.providers()[hit.provider];

@@ -18,6 +18,7 @@ mod keys;
 mod keystore;
 mod policy;
 pub mod pool;
+pub mod report;
 pub mod sasl;
 mod time;
 mod token;

@@ -359,3 +359,46 @@ async fn dropped_grants_are_diagnostics_not_failures() {
         Decision::Deny
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_every_pool_with_its_reason() {
+    use poolgate::gate::LoginRequest;
+    let env = env().await;
+    let now = UnixTime::from_secs(START);
+    let token = analytics_token(&env);
+    let request = LoginRequest {
+        logical_cluster: Some("lkc-1".into()),
+        ..LoginRequest::default()
+    };
+    let report = env.gate.check(3, &token, request.clone(), now).await;
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["index"], 3);
+    assert_eq!(json["authenticated"], true);
+    assert_eq!(json["error"], serde_json::Value::Null);
+    assert_eq!(json["issuer"], env.issuer.issuer());
+    assert_eq!(json["subject"], "svc-test");
+    assert_eq!(json["expires_at"], "2027-01-15T09:00:00Z");
+    assert_eq!(json["principals"], json!(["User:pool-analytics"]));
+    assert_eq!(
+        json["pools"][0],
+        json!({"id": "pool-analytics", "matched": true, "identity": "svc-test", "principal": "User:pool-analytics", "reason": null})
+    );
+    assert_eq!(json["pools"][1]["matched"], false);
+    assert_eq!(json["pools"][1]["reason"], "filter is false");
+    assert_eq!(json["pools"][2]["reason"], "filter is false");
+    assert_eq!(
+        json["permissions"][1],
+        json!({"effect": "allow", "operations": ["Write", "Describe"], "resource_type": "Topic", "pattern": "prefixed", "name": "tenant-acme-"})
+    );
+
+    let forged = env
+        .issuer
+        .mint()
+        .claim("groups", json!(["analytics"]))
+        .sign_with_signature(b"nope");
+    let report = env.gate.check(0, &forged, request, now).await;
+    assert!(!report.authenticated);
+    assert_eq!(report.error.unwrap().code, "bad_signature");
+    assert_eq!(report.issuer, None);
+    assert_eq!(report.pools.len(), 3);
+}
