@@ -285,6 +285,18 @@ impl moka::Expiry<Box<str>, Arc<CachedLogin>> for UntilExp {
     }
 }
 
+/// Whether a start-up failure is the IdP's (retry later) rather than the configuration's.
+fn tolerable(e: &KeyStoreError) -> bool {
+    use crate::discovery::DiscoveryError;
+    use crate::fetch::FetchError;
+    match e {
+        KeyStoreError::Fetch(FetchError::InsecureUrl(_)) => false,
+        KeyStoreError::Discovery(DiscoveryError::WrongIssuer { .. }) => false,
+        KeyStoreError::Fetch(_) | KeyStoreError::Discovery(_) | KeyStoreError::Jwks(_) => true,
+        _ => false,
+    }
+}
+
 fn challenge_bytes(config: &Config) -> Vec<u8> {
     let mut challenge = ErrorChallenge::invalid_token();
     challenge.scope = config.sasl().challenge_scope.clone();
@@ -393,6 +405,53 @@ impl Gate {
         }
         let validator = Validator::with_clock(providers, clock)?;
         Ok(Gate::new(config, validator))
+    }
+
+    /// As [`Gate::start_with_clock`], but a provider whose keys cannot be fetched now (IdP
+    /// down, an error status, garbage, oversized, no usable key) starts empty and retries in
+    /// the background: its tokens are rejected with `jwks_unavailable` while the other
+    /// providers work. Those failures are returned beside the gate. A configuration that
+    /// cannot work (a discovery document naming another issuer, a plain-http URL) still fails.
+    ///
+    /// # Errors
+    /// [`GateError`] for a configuration that cannot work.
+    pub async fn start_lenient(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Gate, Vec<GateError>), GateError> {
+        let mut providers = Vec::new();
+        let mut degraded = Vec::new();
+        for p in config.providers() {
+            let start = |store: crate::keystore::KeyStoreConfig| {
+                Provider::start(p.policy.clone(), p.source.clone(), store, clock.clone())
+            };
+            let provider = match start(p.store.clone()).await {
+                Ok(provider) => provider,
+                Err(source) if tolerable(&source) => {
+                    degraded.push(GateError::KeyStore {
+                        provider: p.id.clone(),
+                        source,
+                    });
+                    let empty = crate::keystore::KeyStoreConfig {
+                        start_empty: true,
+                        ..p.store.clone()
+                    };
+                    start(empty).await.map_err(|source| GateError::KeyStore {
+                        provider: p.id.clone(),
+                        source,
+                    })?
+                }
+                Err(source) => {
+                    return Err(GateError::KeyStore {
+                        provider: p.id.clone(),
+                        source,
+                    });
+                }
+            };
+            providers.push(provider);
+        }
+        let validator = Validator::with_clock(providers, clock)?;
+        Ok((Gate::new(config, validator), degraded))
     }
 
     /// A gate over a configuration and a validator built elsewhere (its providers are matched

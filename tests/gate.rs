@@ -402,3 +402,60 @@ async fn check_reports_every_pool_with_its_reason() {
     assert_eq!(report.issuer, None);
     assert_eq!(report.pools.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lenient_start_keeps_the_working_providers() {
+    use poolgate::testkit::Fault;
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let cfg = || IssuerConfig {
+        clock: Arc::new(clock.clone()),
+        ..IssuerConfig::default()
+    };
+    let up = TestIssuer::start_with(cfg()).await.unwrap();
+    let down = TestIssuer::start_with(cfg()).await.unwrap();
+    down.set_fault(Fault::Down);
+    let provider = |id: &str, i: &TestIssuer| {
+        format!(
+            "[[providers]]\nid = \"{id}\"\nissuer = \"{}\"\ndiscovery_url = \"{}\"\naudiences = [\"kafka\"]\ninsecure_allow_http = true\n\n[[pools]]\nid = \"pool-{id}\"\nprovider = \"{id}\"\n\n",
+            i.issuer(),
+            i.discovery_url()
+        )
+    };
+    let text = format!("{}{}", provider("up", &up), provider("down", &down));
+    let config = Config::parse(&text, "two.toml", Path::new(".")).unwrap();
+    let (gate, degraded) = Gate::start_lenient(config.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    assert_eq!(degraded.len(), 1);
+    assert!(
+        degraded[0].to_string().starts_with("provider `down`"),
+        "{}",
+        degraded[0]
+    );
+    let ok = gate.authenticate(&sasl_plain(&up.mint().sign())).await;
+    assert!(ok.is_ok());
+    let refused = gate
+        .authenticate(&sasl_plain(&down.mint().sign()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "jwks_unavailable");
+    // A strict start fails on the same configuration.
+    assert!(
+        Gate::start_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .is_err()
+    );
+
+    // A discovery document naming another issuer is the configuration's fault: no lenience.
+    down.set_fault(Fault::WrongIssuer);
+    let config = Config::parse(&text, "two.toml", Path::new(".")).unwrap();
+    assert!(
+        Gate::start_lenient(config, Arc::new(clock.clone()))
+            .await
+            .is_err()
+    );
+}
+
+fn sasl_plain(token: &str) -> Vec<u8> {
+    ClientFirstMessage::new(token).build().unwrap().to_bytes()
+}
