@@ -207,9 +207,49 @@ pub(crate) struct CachedLogin {
     outcomes: Vec<(usize, PoolOutcome)>,
     /// The selection without `identityPoolId`: every matched pool. `None` when none matched.
     auto: Option<Arc<Selection>>,
+    /// Positions of the matched pools (those of `auto`), ascending.
+    matched: Vec<usize>,
+    /// Selections built for `identityPoolId` subsets, kept so a cache hit does not rebuild
+    /// them (a handful at most: clients of one token name the same pools).
+    named: std::sync::Mutex<Vec<(Vec<usize>, Arc<Selection>)>>,
     /// How long the cache may keep it: until `exp`.
     ttl: Duration,
 }
+
+impl CachedLogin {
+    /// The selection of these matched pools (ascending positions): `auto` when they are all
+    /// the matched pools, else a memoised one.
+    fn selection_of(
+        &self,
+        pools: &PoolSet,
+        chosen: Vec<usize>,
+    ) -> Result<Arc<Selection>, LoginError> {
+        if chosen.is_empty() {
+            return Err(LoginError::NoPoolMatched);
+        }
+        if chosen == self.matched
+            && let Some(auto) = &self.auto
+        {
+            return Ok(Arc::clone(auto));
+        }
+        let mut named = self
+            .named
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, s)) = named.iter().find(|(c, _)| *c == chosen) {
+            return Ok(Arc::clone(s));
+        }
+        let selection =
+            Arc::new(select(pools, &self.outcomes, &chosen).ok_or(LoginError::NoPoolMatched)?);
+        if named.len() < MAX_NAMED_SELECTIONS {
+            named.push((chosen, Arc::clone(&selection)));
+        }
+        Ok(selection)
+    }
+}
+
+/// How many `identityPoolId` selections one cached token remembers.
+const MAX_NAMED_SELECTIONS: usize = 4;
 
 #[derive(Debug)]
 struct Selection {
@@ -588,15 +628,13 @@ impl Gate {
                         .position(id)
                         .filter(|p| pools.pools()[*p].provider_id() == login.provider_id)
                         .ok_or_else(|| LoginError::UnknownPool { id: clip(id) })?;
-                    let matched = login
-                        .outcomes
-                        .iter()
-                        .any(|(p, o)| *p == position && o.is_match());
-                    if matched {
+                    if login.matched.binary_search(&position).is_ok() {
                         chosen.push(position);
                     }
                 }
-                Arc::new(select(pools, &login.outcomes, &chosen).ok_or(LoginError::NoPoolMatched)?)
+                chosen.sort_unstable();
+                chosen.dedup();
+                login.selection_of(pools, chosen)?
             }
         };
         if let Some(authzid) = &request.authzid
@@ -663,6 +701,8 @@ impl Gate {
             generation,
             outcomes,
             auto,
+            matched,
+            named: std::sync::Mutex::new(Vec::new()),
             ttl,
         });
         if !ttl.is_zero() {
