@@ -110,19 +110,6 @@ pub struct LoginRequest {
     pub extensions: Vec<(String, String)>,
 }
 
-impl LoginRequest {
-    fn from_message(msg: &ClientFirstMessage) -> LoginRequest {
-        LoginRequest {
-            pools: msg
-                .identity_pool_ids()
-                .map(|ids| ids.into_iter().map(str::to_owned).collect()),
-            logical_cluster: msg.logical_cluster().map(str::to_owned),
-            authzid: msg.authzid().map(str::to_owned),
-            extensions: msg.extensions().to_vec(),
-        }
-    }
-}
-
 /// An authenticated session: who, through which pools, with which permissions, until when.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -557,8 +544,18 @@ impl Gate {
     ) -> Result<Session, Rejection> {
         let msg =
             ClientFirstMessage::parse(client_first_message).map_err(|e| self.reject(e.into()))?;
-        let request = LoginRequest::from_message(&msg);
-        self.login(msg.token(), request, now).await
+        let pools = msg
+            .identity_pool_ids()
+            .map(|ids| ids.into_iter().map(str::to_owned).collect());
+        let logical_cluster = msg.logical_cluster().map(str::to_owned);
+        let (token, authzid, extensions) = msg.into_parts();
+        let request = LoginRequest {
+            pools,
+            logical_cluster,
+            authzid,
+            extensions,
+        };
+        self.login(&token, request, now).await
     }
 
     /// Authenticates a bare token with the given extensions (what the CLI's `check` does).

@@ -150,6 +150,11 @@ pub struct ClientFirstMessage {
 }
 
 impl ClientFirstMessage {
+    /// Takes the message apart: the token, the authorization identity and the extensions.
+    pub fn into_parts(self) -> (String, Option<String>, Vec<(String, String)>) {
+        (self.token, self.authzid, self.extensions)
+    }
+
     /// Parses a client first message of at most [`DEFAULT_MAX_MESSAGE_SIZE`] bytes.
     ///
     /// # Errors
@@ -180,7 +185,7 @@ impl ClientFirstMessage {
 
         let mut token = None;
         let mut extensions = Vec::new();
-        let mut seen = HashSet::with_hasher(foldhash::fast::RandomState::default());
+        let mut seen = Seen::default();
         let mut position = 0;
         loop {
             let Some((item, after)) = rest.split_once(SEP) else {
@@ -363,7 +368,7 @@ impl ClientFirstMessageBuilder {
         if let Some(authzid) = &self.authzid {
             check_decoded_authzid(authzid)?;
         }
-        let mut seen = HashSet::with_hasher(foldhash::fast::RandomState::default());
+        let mut seen = Seen::default();
         for (i, (key, value)) in self.extensions.iter().enumerate() {
             // Item 1 of the encoded message is `auth`.
             check_key(key, i + 2)?;
@@ -611,7 +616,38 @@ fn parse_auth_value(value: &str) -> Result<&str, SaslError> {
     Ok(token)
 }
 
-/// Checks a token against Kafka's `[-_.a-zA-Z0-9]+`.
+/// The keys seen so far in one message: a short array scanned linearly (a message has a few
+/// keys; no allocation), moved into a hash set past 16 so that a hostile message of thousands
+/// of keys is still checked in linear time.
+#[derive(Default)]
+struct Seen<'a> {
+    few: [&'a str; 16],
+    len: usize,
+    many: Option<HashSet<&'a str, foldhash::fast::RandomState>>,
+}
+
+impl<'a> Seen<'a> {
+    /// Records `key`; false when it was already there.
+    fn insert(&mut self, key: &'a str) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(key);
+        }
+        if self.few[..self.len].contains(&key) {
+            return false;
+        }
+        if self.len < self.few.len() {
+            self.few[self.len] = key;
+            self.len += 1;
+        } else {
+            let mut many = HashSet::with_hasher(foldhash::fast::RandomState::default());
+            many.extend(self.few.iter().copied());
+            many.insert(key);
+            self.many = Some(many);
+        }
+        true
+    }
+}
+
 /// Kafka's token characters: `[-_.a-zA-Z0-9]`.
 const TOKEN_CHARS: [bool; 256] = {
     let mut table = [false; 256];
@@ -624,6 +660,7 @@ const TOKEN_CHARS: [bool; 256] = {
     table
 };
 
+/// Checks a token against Kafka's `[-_.a-zA-Z0-9]+`.
 fn check_token(token: &str) -> Result<(), SaslError> {
     if token.is_empty() {
         return Err(SaslError::BadAuthValue("the token is empty"));
@@ -644,6 +681,20 @@ fn check_token(token: &str) -> Result<(), SaslError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_keys_are_found_among_few_and_many() {
+        let mut seen = Seen::default();
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        for k in &keys {
+            assert!(seen.insert(k));
+        }
+        for k in &keys {
+            assert!(!seen.insert(k), "{k}");
+        }
+        let mut few = Seen::default();
+        assert!(few.insert("a") && few.insert("b") && !few.insert("a"));
+    }
 
     #[test]
     fn gs2_headers() {
