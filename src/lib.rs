@@ -8,9 +8,13 @@
 
 mod algorithm;
 pub mod authz;
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod client;
 pub mod config;
 mod discovery;
 mod error;
+pub mod explain;
 mod fetch;
 pub mod filter;
 pub mod gate;

@@ -1,28 +1,74 @@
-//! The `poolgate` command line: a thin dispatcher over the library.
-//!
-//! The command set (`check`, `explain`, `authorize`, `decode`, `jwks`, `issuer`, `demo`, …) is
-//! specified by issue 4 and built on the library; until then the binary reports its version.
+//! The `poolgate` command line: parses the arguments with clap and dispatches to
+//! [`poolgate::cli`], where every command lives.
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use poolgate::cli::{self, Context, Format};
+
+/// Broker-side Kafka SASL/OAUTHBEARER: check which identity pools accept a token, explain why,
+/// and run the whole OAuth flow locally.
+#[derive(Debug, Parser)]
+#[command(
+    name = "poolgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole flow locally: issuer, tokens, SASL logins, pools, permissions.
+    Demo(cli::DemoArgs),
+    /// Check tokens the way a gateway would: which pools accept them, and why not.
+    Check(cli::CheckArgs),
+    /// Explain one token: each pool's filter operands, the claims read, the failed rule.
+    Explain(cli::ExplainArgs),
+    /// Ask whether a token may do an operation on a resource.
+    Authorize(cli::AuthorizeArgs),
+    /// Show a token's header and claims, NOT verified.
+    Decode(cli::DecodeArgs),
+    /// Fetch and list each provider's keys, and the keys skipped with why.
+    Jwks(cli::JwksArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run the local OIDC issuer until Ctrl-C.
+    Issuer(cli::IssuerArgs),
+    /// Fetch one token from an issuer with the client_credentials grant.
+    Token(cli::TokenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load and compile a configuration; print a summary or every error.
+    Check(cli::ConfigCheckArgs),
+}
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        None | Some("-V" | "--version" | "version") => {
-            println!("poolgate {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some("-h" | "--help" | "help") => {
-            println!(
-                "poolgate {}: broker-side Kafka SASL/OAUTHBEARER validation\n\n\
-                 The library is ready (see README.md); the command line arrives with the CLI work.",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("poolgate: unknown command `{other}` (try --help)");
-            ExitCode::from(2)
-        }
-    }
+    let args = Args::parse();
+    cli::init_tracing(args.verbose);
+    let ctx = Context::detect(args.format);
+    let result = match &args.command {
+        Command::Demo(a) => cli::demo(a, &ctx),
+        Command::Check(a) => cli::check(a, &ctx),
+        Command::Explain(a) => cli::explain(a, &ctx),
+        Command::Authorize(a) => cli::authorize(a, &ctx),
+        Command::Decode(a) => cli::decode(a, &ctx),
+        Command::Jwks(a) => cli::jwks(a, &ctx),
+        Command::Config(ConfigCommand::Check(a)) => cli::config_check(a, &ctx),
+        Command::Issuer(a) => cli::issuer(a, &ctx),
+        Command::Token(a) => cli::token(a, &ctx),
+    };
+    ExitCode::from(cli::report(result))
 }

@@ -92,6 +92,9 @@ pub struct IssuerConfig {
     pub clock: Arc<dyn Clock>,
     /// `Cache-Control: max-age` of JWKS responses at start (see [`TestIssuer::set_max_age`]).
     pub max_age: Option<u64>,
+    /// The address to listen on; the issuer URL is `http://{addr}` with the bound address.
+    /// Default `None`: 127.0.0.1 on a port the system picks.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for IssuerConfig {
@@ -102,6 +105,7 @@ impl Default for IssuerConfig {
             audience: DEFAULT_AUDIENCE.to_owned(),
             clock: Arc::new(SystemClock),
             max_age: None,
+            listen: None,
         }
     }
 }
@@ -663,7 +667,10 @@ impl TestIssuer {
             ));
         }
 
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let bind = cfg
+            .listen
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let issuer = format!("http://{addr}");
         let discovery_url =
