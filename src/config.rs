@@ -110,6 +110,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) sasl: Option<RawSasl>,
     #[serde(default)]
+    pub(crate) gateway: Option<RawGateway>,
+    #[serde(default)]
     pub(crate) providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
     pub(crate) pools: Vec<Spanned<RawPool>>,
@@ -128,6 +130,22 @@ pub(crate) struct RawCluster {
 pub(crate) struct RawSasl {
     pub(crate) challenge_scope: Option<String>,
     pub(crate) challenge_openid_configuration: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    #[serde(default)]
+    pub(crate) allow_plaintext: bool,
+    #[serde(default)]
+    pub(crate) pass_through: Vec<Spanned<String>>,
+    pub(crate) login_timeout: Option<Spanned<String>>,
+    pub(crate) max_frame_bytes: Option<Spanned<i64>>,
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) max_connections_per_peer: Option<Spanned<i64>>,
+    pub(crate) failure_delay: Option<Spanned<String>>,
+    pub(crate) max_failure_delay: Option<Spanned<String>>,
+    pub(crate) metrics_listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -457,6 +475,154 @@ pub struct SaslConfig {
     pub challenge_openid_configuration: Option<String>,
 }
 
+/// The `[gateway]` section: settings of `poolgate gateway`, the Kafka front door. The library
+/// itself does not use them; they live here so that one file, checked by one `config check`,
+/// describes a whole deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Whether the listener may run without TLS (tokens would cross the network in the clear).
+    pub allow_plaintext: bool,
+    /// Kafka API names (such as `DescribeProducers`) forwarded for authenticated sessions without
+    /// a permission check; every other API the gateway does not check is refused.
+    pub pass_through: Vec<PassThrough>,
+    /// How long a connection may take from accept to a successful login.
+    pub login_timeout: Duration,
+    /// The largest request frame accepted from an authenticated session; before login, frames
+    /// are capped much lower.
+    pub max_frame_bytes: usize,
+    /// Open client connections at most.
+    pub max_connections: usize,
+    /// Open client connections from one peer address at most.
+    pub max_connections_per_peer: usize,
+    /// How long the first failed login from a peer waits before its error is sent; doubles with
+    /// each further failure from that peer, up to `max_failure_delay`.
+    pub failure_delay: Duration,
+    /// The longest failure delay.
+    pub max_failure_delay: Duration,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// One `[gateway] pass_through` entry, with its line for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassThrough {
+    /// The Kafka API name.
+    pub name: String,
+    /// The 1-based line in the configuration file.
+    pub line: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            allow_plaintext: false,
+            pass_through: Vec::new(),
+            login_timeout: Duration::from_secs(10),
+            max_frame_bytes: 100 * 1024 * 1024,
+            max_connections: 10_000,
+            max_connections_per_peer: 2_000,
+            failure_delay: Duration::from_millis(100),
+            max_failure_delay: Duration::from_secs(5),
+            metrics_listen: None,
+        }
+    }
+}
+
+fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
+    let mut g = GatewayConfig {
+        allow_plaintext: raw.allow_plaintext,
+        ..GatewayConfig::default()
+    };
+    for (i, name) in raw.pass_through.iter().enumerate() {
+        let n = name.get_ref();
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            d.error(
+                Some(&name.span()),
+                "[gateway], field `pass_through`",
+                format!("`{}` is not a Kafka API name", crate::error::clip(n)),
+            );
+        } else if raw.pass_through[..i].iter().any(|e| e.get_ref() == n) {
+            d.error(
+                Some(&name.span()),
+                "[gateway], field `pass_through`",
+                format!("`{n}` is listed twice"),
+            );
+        }
+        let line = d.line_of(&name.span());
+        g.pass_through.push(PassThrough {
+            name: n.clone(),
+            line,
+        });
+    }
+    let mut duration = |field: &Option<Spanned<String>>, name: &str, out: &mut Duration| {
+        if let Some(v) = field {
+            match parse_duration(v.get_ref()) {
+                Ok(x) if !x.is_zero() => *out = x,
+                Ok(_) => d.error(
+                    Some(&v.span()),
+                    format!("[gateway], field `{name}`"),
+                    "must be more than zero",
+                ),
+                Err(e) => d.error(Some(&v.span()), format!("[gateway], field `{name}`"), e),
+            }
+        }
+    };
+    duration(&raw.login_timeout, "login_timeout", &mut g.login_timeout);
+    duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
+    duration(
+        &raw.max_failure_delay,
+        "max_failure_delay",
+        &mut g.max_failure_delay,
+    );
+    let mut count =
+        |field: &Option<Spanned<i64>>, name: &str, min: i64, max: i64, out: &mut usize| {
+            if let Some(v) = field {
+                let n = *v.get_ref();
+                if (min..=max).contains(&n) {
+                    *out = usize::try_from(n).unwrap_or(*out);
+                } else {
+                    d.error(
+                        Some(&v.span()),
+                        format!("[gateway], field `{name}`"),
+                        format!("must be between {min} and {max}"),
+                    );
+                }
+            }
+        };
+    count(
+        &raw.max_frame_bytes,
+        "max_frame_bytes",
+        64 * 1024,
+        1 << 30,
+        &mut g.max_frame_bytes,
+    );
+    count(
+        &raw.max_connections,
+        "max_connections",
+        1,
+        1_000_000,
+        &mut g.max_connections,
+    );
+    count(
+        &raw.max_connections_per_peer,
+        "max_connections_per_peer",
+        1,
+        1_000_000,
+        &mut g.max_connections_per_peer,
+    );
+    if let Some(addr) = &raw.metrics_listen {
+        match addr.get_ref().parse() {
+            Ok(a) => g.metrics_listen = Some(a),
+            Err(_) => d.error(
+                Some(&addr.span()),
+                "[gateway], field `metrics_listen`",
+                "is not an IP address and port, such as 127.0.0.1:9464",
+            ),
+        }
+    }
+    g
+}
+
 /// A whole configuration, checked and compiled: providers, pools with their filters and
 /// grant templates, and cluster settings.
 ///
@@ -489,6 +655,7 @@ pub struct Config {
     file: String,
     cluster: ClusterConfig,
     sasl: SaslConfig,
+    gateway: GatewayConfig,
     providers: Vec<ProviderConfig>,
     pools: PoolSet,
 }
@@ -569,6 +736,11 @@ impl Config {
                 }
             }
         };
+        let gateway = raw
+            .gateway
+            .as_ref()
+            .map(|g| check_gateway(&mut d, g))
+            .unwrap_or_default();
         if raw.providers.is_empty() {
             d.error(None, "", "no `[[providers]]` configured");
         }
@@ -628,6 +800,7 @@ impl Config {
             file: file.to_owned(),
             cluster,
             sasl,
+            gateway,
             providers,
             pools,
         })
@@ -646,6 +819,11 @@ impl Config {
     /// The `[sasl]` settings.
     pub fn sasl(&self) -> &SaslConfig {
         &self.sasl
+    }
+
+    /// The `[gateway]` settings.
+    pub fn gateway(&self) -> &GatewayConfig {
+        &self.gateway
     }
 
     /// The providers, in file order.

@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod gateway;
 use poolgate::cli::{self, Context, Format};
 
 /// Broker-side Kafka SASL/OAUTHBEARER: check which identity pools accept a token, explain why,
@@ -47,6 +49,8 @@ enum Command {
     Issuer(cli::IssuerArgs),
     /// Fetch one token from an issuer with the client_credentials grant.
     Token(cli::TokenArgs),
+    /// Run the Kafka gateway: SASL/OAUTHBEARER logins, permissions, forwarding to one broker.
+    Gateway(gateway::GatewayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,7 +61,11 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cli::init_tracing(args.verbose);
+    if matches!(args.command, Command::Gateway(_)) {
+        cli::init_tracing_with(args.verbose, "warn,poolgate::audit=info");
+    } else {
+        cli::init_tracing(args.verbose);
+    }
     let ctx = Context::detect(args.format);
     let result = match &args.command {
         Command::Demo(a) => cli::demo(a, &ctx),
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(a)) => cli::config_check(a, &ctx),
         Command::Issuer(a) => cli::issuer(a, &ctx),
         Command::Token(a) => cli::token(a, &ctx),
+        Command::Gateway(a) => gateway::run(a),
     };
     ExitCode::from(cli::report(result))
 }

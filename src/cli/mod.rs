@@ -213,9 +213,15 @@ pub(crate) fn warn(line: &str) {
 /// Sets up `tracing` output on stderr: errors only by default, `-v` info, `-vv` debug,
 /// `-vvv` trace. `RUST_LOG`, when set, takes precedence.
 pub fn init_tracing(verbosity: u8) {
+    init_tracing_with(verbosity, "error");
+}
+
+/// Like [`init_tracing`], with `quiet` as the filter when no `-v` is given (the gateway keeps
+/// its audit events on: `warn,poolgate::audit=info`).
+pub fn init_tracing_with(verbosity: u8, quiet: &str) {
     use tracing_subscriber::EnvFilter;
     let level = match verbosity {
-        0 => "error",
+        0 => quiet,
         1 => "info",
         2 => "debug",
         _ => "trace",

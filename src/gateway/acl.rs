@@ -1,0 +1,998 @@
+//! Per-API enforcement: which operation on which resource each request needs, what to forward,
+//! and the error responses for what the session may not do.
+//!
+//! Requests naming several resources are split: the permitted part is forwarded and the refused
+//! items are merged into the broker's response with Kafka's error codes, as a broker with ACLs
+//! would answer. When nothing is permitted, the gateway answers alone and forwards nothing.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName, alter_configs_request::AlterConfigsRequest,
+    alter_configs_response::AlterConfigsResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use poolgate::authz::{Operation, Resource};
+use poolgate::gate::Session;
+
+use super::wire::{Request, WireError, response_frame};
+
+const TOPIC_DENIED: i16 = 29;
+const GROUP_DENIED: i16 = 30;
+const CLUSTER_DENIED: i16 = 31;
+const TXN_DENIED: i16 = 53;
+
+/// Kafka's config resource types (DescribeConfigs, AlterConfigs).
+const CONFIG_TOPIC: i8 = 2;
+const CONFIG_BROKER: i8 = 4;
+
+/// FindCoordinator key types.
+const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+
+/// A change to the broker's response before it reaches the client: decode, edit, encode.
+pub type Patch = Box<dyn FnOnce(i16, Bytes) -> Result<Bytes, WireError> + Send>;
+
+/// One refused operation, for the audit log and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// The operation.
+    pub operation: Operation,
+    /// The resource, as `Type:name`.
+    pub resource: String,
+}
+
+/// What to do with a request.
+pub enum Verdict {
+    /// Forward it (the frame as received, or `frame` when set), then apply `patch`, if any, to
+    /// the response. `respond` is false for a produce with `acks=0`, which gets no response.
+    Forward {
+        /// A re-encoded request replacing the original.
+        frame: Option<Bytes>,
+        /// The response edit.
+        patch: Option<Patch>,
+        /// Whether the broker will answer.
+        respond: bool,
+    },
+    /// Answer locally with this frame (or nothing, for `acks=0`), forwarding nothing.
+    Answer(Option<Bytes>),
+    /// The API is not one the gateway checks nor a configured pass-through: refuse it.
+    Unsupported,
+}
+
+/// What the checks need besides the request.
+pub struct Context<'a> {
+    /// The session.
+    pub session: &'a Arc<Session>,
+    /// The address clients should use for every broker: the gateway's own.
+    pub advertised: &'a (StrBytes, i32),
+    /// Whether the API is a configured pass-through.
+    pub pass_through: bool,
+}
+
+/// The APIs the gateway checks, with the highest version it understands for each: versions
+/// that name topics by id alone (Fetch 13+, DeleteTopics 6+) or batch groups (OffsetFetch 8+)
+/// are not offered, and Produce stops at 9, before responses carry broker addresses.
+pub const CHECKED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 4, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The version range the gateway checks for `api`, if it checks it.
+pub fn checked_range(api: ApiKey) -> Option<(i16, i16)> {
+    CHECKED
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .map(|&(_, lo, hi)| (lo, hi))
+}
+
+fn allowed(s: &Session, op: Operation, r: Resource<'_>) -> bool {
+    s.authorize(op, &r).is_allowed()
+}
+
+/// Kafka's authorized-operations bit field for `resource` (KIP-430).
+fn authorized_ops(s: &Session, r: Resource<'_>) -> i32 {
+    const OPS: [(Operation, i32); 10] = [
+        (Operation::Read, 3),
+        (Operation::Write, 4),
+        (Operation::Create, 5),
+        (Operation::Delete, 6),
+        (Operation::Alter, 7),
+        (Operation::Describe, 8),
+        (Operation::ClusterAction, 9),
+        (Operation::DescribeConfigs, 10),
+        (Operation::AlterConfigs, 11),
+        (Operation::IdempotentWrite, 12),
+    ];
+    OPS.iter()
+        .filter(|(op, _)| allowed(s, *op, r))
+        .fold(0, |acc, (_, bit)| acc | (1 << bit))
+}
+
+fn patch<T, F>(edit: F) -> Patch
+where
+    T: Decodable + Encodable,
+    F: FnOnce(&mut T) + Send + 'static,
+{
+    Box::new(move |version, body| {
+        let mut b = body;
+        let mut response = T::decode(&mut b, version)
+            .map_err(|e| WireError::Upstream(format!("response body: {e}")))?;
+        edit(&mut response);
+        let mut out = bytes::BytesMut::new();
+        response
+            .encode(&mut out, version)
+            .map_err(|e| WireError::Upstream(format!("re-encoding response: {e}")))?;
+        Ok(out.freeze())
+    })
+}
+
+fn answer<T, F>(req: &Request, edit: F) -> Result<Verdict, WireError>
+where
+    T: Default + Encodable,
+    F: FnOnce(&mut T),
+{
+    let mut response = T::default();
+    edit(&mut response);
+    response_frame(req.api, req.version(), req.correlation_id(), &response)
+        .map(|f| Verdict::Answer(Some(f)))
+}
+
+/// Forwards `kept` (re-encoded only when something was stripped) and merges `denied` into the
+/// response; answers alone when nothing is left to forward.
+fn split<Q, T, F>(req: &Request, kept: Q, stripped: bool, empty: bool, merge: F) -> Verdict
+where
+    Q: Encodable,
+    T: Default + Decodable + Encodable,
+    F: FnOnce(&mut T) + Send + 'static,
+{
+    if empty {
+        return answer::<T, F>(req, merge).unwrap_or(Verdict::Unsupported);
+    }
+    if !stripped {
+        return Verdict::Forward {
+            frame: None,
+            patch: None,
+            respond: true,
+        };
+    }
+    match req.with_body(&kept) {
+        Ok(frame) => Verdict::Forward {
+            frame: Some(frame),
+            patch: Some(patch::<T, F>(merge)),
+            respond: true,
+        },
+        Err(_) => Verdict::Unsupported,
+    }
+}
+
+fn forward(patch: Option<Patch>) -> Verdict {
+    Verdict::Forward {
+        frame: None,
+        patch,
+        respond: true,
+    }
+}
+
+fn name(n: &TopicName) -> &str {
+    n.0.as_str()
+}
+
+/// Decides what to do with one request of an authenticated session, recording each refused
+/// operation in `denials`.
+///
+/// # Errors
+/// The body does not decode as its API and version: the connection is closed.
+pub fn check(
+    req: &Request,
+    cx: &Context<'_>,
+    denials: &mut Vec<Denial>,
+) -> Result<Verdict, WireError> {
+    let s: &Session = cx.session;
+    let mut deny = |op: Operation, r: Resource<'_>| {
+        denials.push(Denial {
+            operation: op,
+            resource: r.to_string(),
+        });
+    };
+    let in_range =
+        checked_range(req.api).is_some_and(|(lo, hi)| (lo..=hi).contains(&req.version()));
+    if !in_range {
+        return Ok(if cx.pass_through {
+            forward(None)
+        } else {
+            Verdict::Unsupported
+        });
+    }
+    let advertised = cx.advertised.clone();
+    Ok(match req.api {
+        ApiKey::Produce => {
+            let mut r: ProduceRequest = req.decode()?;
+            let respond = r.acks != 0;
+            if let Some(txn) = &r.transactional_id
+                && !allowed(
+                    s,
+                    Operation::Write,
+                    Resource::transactional_id(txn.0.as_str()),
+                )
+            {
+                deny(Operation::Write, Resource::transactional_id(txn.0.as_str()));
+                let topics = std::mem::take(&mut r.topic_data);
+                if !respond {
+                    return Ok(Verdict::Answer(None));
+                }
+                return answer::<ProduceResponse, _>(req, |resp| {
+                    resp.responses = topics
+                        .into_iter()
+                        .map(|t| produce_error(t, TXN_DENIED))
+                        .collect();
+                });
+            }
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topic_data)
+                .into_iter()
+                .partition(|t| allowed(s, Operation::Write, Resource::topic(name(&t.name))));
+            for t in &refused {
+                deny(Operation::Write, Resource::topic(name(&t.name)));
+            }
+            let stripped = !refused.is_empty();
+            let empty = kept.is_empty();
+            r.topic_data = kept;
+            if !respond {
+                return Ok(match (empty, stripped) {
+                    (true, _) => Verdict::Answer(None),
+                    (false, false) => Verdict::Forward {
+                        frame: None,
+                        patch: None,
+                        respond: false,
+                    },
+                    (false, true) => Verdict::Forward {
+                        frame: Some(req.with_body(&r)?),
+                        patch: None,
+                        respond: false,
+                    },
+                });
+            }
+            split::<_, ProduceResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.responses
+                    .extend(refused.into_iter().map(|t| produce_error(t, TOPIC_DENIED)));
+            })
+        }
+        ApiKey::Fetch => {
+            let mut r: FetchRequest = req.decode()?;
+            if r.replica_id.0 >= 0 {
+                deny(Operation::ClusterAction, Resource::cluster());
+                return answer::<FetchResponse, _>(req, |resp| resp.error_code = CLUSTER_DENIED);
+            }
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
+                .into_iter()
+                .partition(|t| allowed(s, Operation::Read, Resource::topic(name(&t.topic))));
+            for t in &refused {
+                deny(Operation::Read, Resource::topic(name(&t.topic)));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.topics = kept;
+            // An incremental fetch (KIP-227) may carry no topics at all: forward it.
+            let empty = empty && stripped;
+            split::<_, FetchResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.responses.extend(refused.into_iter().map(|t| {
+                    let mut out =
+                        kafka_protocol::messages::fetch_response::FetchableTopicResponse::default();
+                    out.topic = t.topic;
+                    out.topic_id = t.topic_id;
+                    out.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut d =
+                                kafka_protocol::messages::fetch_response::PartitionData::default();
+                            d.partition_index = p.partition;
+                            d.error_code = TOPIC_DENIED;
+                            d.high_watermark = -1;
+                            d.last_stable_offset = -1;
+                            d.log_start_offset = -1;
+                            d
+                        })
+                        .collect();
+                    out
+                }));
+            })
+        }
+        ApiKey::ListOffsets => {
+            let mut r: ListOffsetsRequest = req.decode()?;
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
+                .into_iter()
+                .partition(|t| allowed(s, Operation::Describe, Resource::topic(name(&t.name))));
+            for t in &refused {
+                deny(Operation::Describe, Resource::topic(name(&t.name)));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.topics = kept;
+            split::<_, ListOffsetsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.topics.extend(refused.into_iter().map(|t| {
+                    let mut out =
+                        kafka_protocol::messages::list_offsets_response::ListOffsetsTopicResponse::default();
+                    out.name = t.name;
+                    out.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut d = kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse::default();
+                            d.partition_index = p.partition_index;
+                            d.error_code = TOPIC_DENIED;
+                            d
+                        })
+                        .collect();
+                    out
+                }));
+            })
+        }
+        ApiKey::Metadata => {
+            let mut r: MetadataRequest = req.decode()?;
+            let mut refused = Vec::new();
+            let mut stripped = false;
+            if let Some(topics) = r.topics.as_mut() {
+                topics.retain(|t| {
+                    let Some(n) = &t.name else { return true };
+                    let ok = allowed(s, Operation::Describe, Resource::topic(name(n)));
+                    if !ok {
+                        refused.push(n.clone());
+                    }
+                    ok
+                });
+                stripped = !refused.is_empty();
+                if r.allow_auto_topic_creation
+                    && topics.iter().any(|t| {
+                        t.name.as_ref().is_some_and(|n| {
+                            !allowed(s, Operation::Create, Resource::topic(name(n)))
+                                && !allowed(s, Operation::Create, Resource::cluster())
+                        })
+                    })
+                {
+                    r.allow_auto_topic_creation = false;
+                    stripped = true;
+                }
+            }
+            for n in &refused {
+                deny(Operation::Describe, Resource::topic(name(n)));
+            }
+            let session = Arc::clone(cx.session);
+            let want_cluster_ops = r.include_cluster_authorized_operations;
+            let want_topic_ops = r.include_topic_authorized_operations;
+            let edit = move |resp: &mut MetadataResponse| {
+                for b in &mut resp.brokers {
+                    b.host = advertised.0.clone();
+                    b.port = advertised.1;
+                }
+                resp.topics.retain(|t| {
+                    t.name.as_ref().is_some_and(|n| {
+                        allowed(&session, Operation::Describe, Resource::topic(name(n)))
+                    })
+                });
+                if want_topic_ops {
+                    for t in &mut resp.topics {
+                        if let Some(n) = &t.name {
+                            t.topic_authorized_operations =
+                                authorized_ops(&session, Resource::topic(name(n)));
+                        }
+                    }
+                }
+                if want_cluster_ops {
+                    resp.cluster_authorized_operations =
+                        authorized_ops(&session, Resource::cluster());
+                }
+                resp.topics.extend(refused.into_iter().map(|n| {
+                    let mut t =
+                        kafka_protocol::messages::metadata_response::MetadataResponseTopic::default(
+                        );
+                    t.name = Some(n);
+                    t.error_code = TOPIC_DENIED;
+                    t
+                }));
+            };
+            let frame = if stripped {
+                Some(req.with_body(&r)?)
+            } else {
+                None
+            };
+            Verdict::Forward {
+                frame,
+                patch: Some(patch::<MetadataResponse, _>(edit)),
+                respond: true,
+            }
+        }
+        ApiKey::FindCoordinator => {
+            let r: FindCoordinatorRequest = req.decode()?;
+            let key_type = r.key_type;
+            let rewrite = move |resp: &mut FindCoordinatorResponse| {
+                let advertised = &advertised;
+                if resp.error_code == 0 && !resp.host.is_empty() {
+                    resp.host = advertised.0.clone();
+                    resp.port = advertised.1;
+                }
+                for c in &mut resp.coordinators {
+                    if c.error_code == 0 {
+                        c.host = advertised.0.clone();
+                        c.port = advertised.1;
+                    }
+                }
+            };
+            if req.version() < 4 {
+                match coordinator_resource(key_type, r.key.as_str()) {
+                    Some((res, _)) if allowed(s, Operation::Describe, res) => {
+                        forward(Some(patch::<FindCoordinatorResponse, _>(rewrite)))
+                    }
+                    found => {
+                        let code = found.map_or(CLUSTER_DENIED, |(res, code)| {
+                            deny(Operation::Describe, res);
+                            code
+                        });
+                        answer::<FindCoordinatorResponse, _>(req, |resp| {
+                            resp.error_code = code;
+                            resp.node_id = BrokerId(-1);
+                            resp.port = -1;
+                        })?
+                    }
+                }
+            } else {
+                let mut kept = r.clone();
+                let mut refused = Vec::new();
+                kept.coordinator_keys.retain(|k| {
+                    match coordinator_resource(key_type, k.as_str()) {
+                        Some((res, _)) if allowed(s, Operation::Describe, res) => true,
+                        found => {
+                            let code = found.map_or(CLUSTER_DENIED, |(res, code)| {
+                                deny(Operation::Describe, res);
+                                code
+                            });
+                            refused.push((k.clone(), code));
+                            false
+                        }
+                    }
+                });
+                let (stripped, empty) = (!refused.is_empty(), kept.coordinator_keys.is_empty());
+                let rewrite2 = rewrite.clone();
+                split::<_, FindCoordinatorResponse, _>(req, kept, stripped, empty, move |resp| {
+                    rewrite2(resp);
+                    resp.coordinators.extend(refused.into_iter().map(|(key, code)| {
+                        let mut c =
+                            kafka_protocol::messages::find_coordinator_response::Coordinator::default();
+                        c.key = key;
+                        c.node_id = BrokerId(-1);
+                        c.port = -1;
+                        c.error_code = code;
+                        c
+                    }));
+                })
+                .with_patch_if_forwarded(move || patch::<FindCoordinatorResponse, _>(rewrite))
+            }
+        }
+        ApiKey::JoinGroup => {
+            let r: JoinGroupRequest = req.decode()?;
+            group_gate::<JoinGroupResponse>(req, s, r.group_id.0.as_str(), &mut deny, |resp| {
+                resp.error_code = GROUP_DENIED;
+                resp.generation_id = -1;
+            })?
+        }
+        ApiKey::SyncGroup => {
+            let r: SyncGroupRequest = req.decode()?;
+            group_gate::<SyncGroupResponse>(req, s, r.group_id.0.as_str(), &mut deny, |resp| {
+                resp.error_code = GROUP_DENIED;
+            })?
+        }
+        ApiKey::Heartbeat => {
+            let r: HeartbeatRequest = req.decode()?;
+            group_gate::<HeartbeatResponse>(req, s, r.group_id.0.as_str(), &mut deny, |resp| {
+                resp.error_code = GROUP_DENIED;
+            })?
+        }
+        ApiKey::LeaveGroup => {
+            let r: LeaveGroupRequest = req.decode()?;
+            group_gate::<LeaveGroupResponse>(req, s, r.group_id.0.as_str(), &mut deny, |resp| {
+                resp.error_code = GROUP_DENIED;
+            })?
+        }
+        ApiKey::OffsetCommit => {
+            let mut r: OffsetCommitRequest = req.decode()?;
+            let group = r.group_id.0.to_string();
+            let group_ok = allowed(s, Operation::Read, Resource::group(&group));
+            if !group_ok {
+                deny(Operation::Read, Resource::group(&group));
+            }
+            let (kept, refused): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut r.topics).into_iter().partition(|t| {
+                    group_ok && allowed(s, Operation::Read, Resource::topic(name(&t.name)))
+                });
+            if group_ok {
+                for t in &refused {
+                    deny(Operation::Read, Resource::topic(name(&t.name)));
+                }
+            }
+            let code = if group_ok { TOPIC_DENIED } else { GROUP_DENIED };
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.topics = kept;
+            split::<_, OffsetCommitResponse, _>(req, r, stripped, empty || !group_ok, move |resp| {
+                resp.topics.extend(refused.into_iter().map(|t| {
+                    let mut out = kafka_protocol::messages::offset_commit_response::OffsetCommitResponseTopic::default();
+                    out.name = t.name;
+                    out.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut d = kafka_protocol::messages::offset_commit_response::OffsetCommitResponsePartition::default();
+                            d.partition_index = p.partition_index;
+                            d.error_code = code;
+                            d
+                        })
+                        .collect();
+                    out
+                }));
+            })
+        }
+        ApiKey::OffsetFetch => {
+            let mut r: OffsetFetchRequest = req.decode()?;
+            let group = r.group_id.0.to_string();
+            if !allowed(s, Operation::Describe, Resource::group(&group)) {
+                deny(Operation::Describe, Resource::group(&group));
+                let topics = r.topics.take().unwrap_or_default();
+                let version = req.version();
+                return answer::<OffsetFetchResponse, _>(req, move |resp| {
+                    resp.error_code = GROUP_DENIED;
+                    if version < 2 {
+                        resp.topics = topics
+                            .into_iter()
+                            .map(|t| offset_fetch_error(t, GROUP_DENIED))
+                            .collect();
+                    }
+                });
+            }
+            let mut refused = Vec::new();
+            if let Some(topics) = r.topics.as_mut() {
+                let (kept, out): (Vec<_>, Vec<_>) = std::mem::take(topics)
+                    .into_iter()
+                    .partition(|t| allowed(s, Operation::Describe, Resource::topic(name(&t.name))));
+                *topics = kept;
+                refused = out;
+            }
+            for t in &refused {
+                deny(Operation::Describe, Resource::topic(name(&t.name)));
+            }
+            let stripped = !refused.is_empty();
+            let empty = stripped && r.topics.as_ref().is_some_and(Vec::is_empty);
+            split::<_, OffsetFetchResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.topics.extend(
+                    refused
+                        .into_iter()
+                        .map(|t| offset_fetch_error(t, TOPIC_DENIED)),
+                );
+            })
+        }
+        ApiKey::DescribeGroups => {
+            let mut r: DescribeGroupsRequest = req.decode()?;
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.groups)
+                .into_iter()
+                .partition(|g| allowed(s, Operation::Describe, Resource::group(g.0.as_str())));
+            for g in &refused {
+                deny(Operation::Describe, Resource::group(g.0.as_str()));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.groups = kept;
+            split::<_, DescribeGroupsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.groups.extend(refused.into_iter().map(|g| {
+                    let mut d =
+                        kafka_protocol::messages::describe_groups_response::DescribedGroup::default(
+                        );
+                    d.group_id = g;
+                    d.error_code = GROUP_DENIED;
+                    d.authorized_operations = i32::MIN;
+                    d
+                }));
+            })
+        }
+        ApiKey::ListGroups => {
+            let session = Arc::clone(cx.session);
+            forward(Some(patch::<ListGroupsResponse, _>(move |resp| {
+                resp.groups.retain(|g| {
+                    allowed(
+                        &session,
+                        Operation::Describe,
+                        Resource::group(g.group_id.0.as_str()),
+                    )
+                });
+            })))
+        }
+        ApiKey::DeleteGroups => {
+            let mut r: DeleteGroupsRequest = req.decode()?;
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.groups_names)
+                .into_iter()
+                .partition(|g| allowed(s, Operation::Delete, Resource::group(g.0.as_str())));
+            for g in &refused {
+                deny(Operation::Delete, Resource::group(g.0.as_str()));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.groups_names = kept;
+            split::<_, DeleteGroupsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.results.extend(refused.into_iter().map(|g| {
+                    let mut d =
+                        kafka_protocol::messages::delete_groups_response::DeletableGroupResult::default();
+                    d.group_id = g;
+                    d.error_code = GROUP_DENIED;
+                    d
+                }));
+            })
+        }
+        ApiKey::CreateTopics => {
+            let mut r: CreateTopicsRequest = req.decode()?;
+            let cluster_ok = allowed(s, Operation::Create, Resource::cluster());
+            let (kept, refused): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut r.topics).into_iter().partition(|t| {
+                    cluster_ok || allowed(s, Operation::Create, Resource::topic(name(&t.name)))
+                });
+            for t in &refused {
+                deny(Operation::Create, Resource::topic(name(&t.name)));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.topics = kept;
+            split::<_, CreateTopicsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.topics.extend(refused.into_iter().map(|t| {
+                    let mut d =
+                        kafka_protocol::messages::create_topics_response::CreatableTopicResult::default();
+                    d.name = t.name;
+                    d.error_code = TOPIC_DENIED;
+                    d.error_message = Some(StrBytes::from_static_str("Authorization failed."));
+                    d.topic_config_error_code = TOPIC_DENIED;
+                    d.num_partitions = -1;
+                    d.replication_factor = -1;
+                    d
+                }));
+            })
+        }
+        ApiKey::DeleteTopics => {
+            let mut r: DeleteTopicsRequest = req.decode()?;
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topic_names)
+                .into_iter()
+                .partition(|t| allowed(s, Operation::Delete, Resource::topic(name(t))));
+            for t in &refused {
+                deny(Operation::Delete, Resource::topic(name(t)));
+            }
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
+            r.topic_names = kept;
+            split::<_, DeleteTopicsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.responses.extend(refused.into_iter().map(|t| {
+                    let mut d =
+                        kafka_protocol::messages::delete_topics_response::DeletableTopicResult::default();
+                    d.name = Some(t);
+                    d.error_code = TOPIC_DENIED;
+                    d
+                }));
+            })
+        }
+        ApiKey::DescribeConfigs => {
+            let mut r: DescribeConfigsRequest = req.decode()?;
+            let mut refused = Vec::new();
+            r.resources.retain(|c| {
+                let verdict = config_target(
+                    s,
+                    c.resource_type,
+                    c.resource_name.as_str(),
+                    Operation::DescribeConfigs,
+                );
+                match verdict {
+                    Ok(()) => true,
+                    Err((code, res)) => {
+                        deny(Operation::DescribeConfigs, res);
+                        refused.push((c.resource_type, c.resource_name.clone(), code));
+                        false
+                    }
+                }
+            });
+            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
+            split::<_, DescribeConfigsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.results.extend(refused.into_iter().map(|(t, n, code)| {
+                    let mut d = kafka_protocol::messages::describe_configs_response::DescribeConfigsResult::default();
+                    d.resource_type = t;
+                    d.resource_name = n;
+                    d.error_code = code;
+                    d
+                }));
+            })
+        }
+        ApiKey::AlterConfigs => {
+            let mut r: AlterConfigsRequest = req.decode()?;
+            let mut refused = Vec::new();
+            r.resources.retain(|c| {
+                match config_target(
+                    s,
+                    c.resource_type,
+                    c.resource_name.as_str(),
+                    Operation::AlterConfigs,
+                ) {
+                    Ok(()) => true,
+                    Err((code, res)) => {
+                        deny(Operation::AlterConfigs, res);
+                        refused.push((c.resource_type, c.resource_name.clone(), code));
+                        false
+                    }
+                }
+            });
+            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
+            split::<_, AlterConfigsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
+                    let mut d = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default();
+                    d.resource_type = t;
+                    d.resource_name = n;
+                    d.error_code = code;
+                    d
+                }));
+            })
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let mut r: IncrementalAlterConfigsRequest = req.decode()?;
+            let mut refused = Vec::new();
+            r.resources.retain(|c| {
+                match config_target(
+                    s,
+                    c.resource_type,
+                    c.resource_name.as_str(),
+                    Operation::AlterConfigs,
+                ) {
+                    Ok(()) => true,
+                    Err((code, res)) => {
+                        deny(Operation::AlterConfigs, res);
+                        refused.push((c.resource_type, c.resource_name.clone(), code));
+                        false
+                    }
+                }
+            });
+            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
+            split::<_, IncrementalAlterConfigsResponse, _>(req, r, stripped, empty, move |resp| {
+                resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
+                    let mut d = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+                    d.resource_type = t;
+                    d.resource_name = n;
+                    d.error_code = code;
+                    d
+                }));
+            })
+        }
+        ApiKey::InitProducerId => {
+            let r: InitProducerIdRequest = req.decode()?;
+            let (op, res, code) = match &r.transactional_id {
+                Some(t) => (
+                    Operation::Write,
+                    Resource::transactional_id(t.0.as_str()),
+                    TXN_DENIED,
+                ),
+                None => (
+                    Operation::IdempotentWrite,
+                    Resource::cluster(),
+                    CLUSTER_DENIED,
+                ),
+            };
+            if allowed(s, op, res) {
+                forward(None)
+            } else {
+                deny(op, res);
+                answer::<InitProducerIdResponse, _>(req, |resp| {
+                    resp.error_code = code;
+                    resp.producer_id = kafka_protocol::messages::ProducerId(-1);
+                    resp.producer_epoch = -1;
+                })?
+            }
+        }
+        ApiKey::DescribeCluster => {
+            let session = Arc::clone(cx.session);
+            forward(Some(patch::<DescribeClusterResponse, _>(move |resp| {
+                for b in &mut resp.brokers {
+                    b.host = advertised.0.clone();
+                    b.port = advertised.1;
+                }
+                if resp.cluster_authorized_operations != i32::MIN {
+                    resp.cluster_authorized_operations =
+                        authorized_ops(&session, Resource::cluster());
+                }
+            })))
+        }
+        _ => {
+            if cx.pass_through {
+                forward(None)
+            } else {
+                Verdict::Unsupported
+            }
+        }
+    })
+}
+
+impl Verdict {
+    /// For a forwarded request without a patch, sets one (used where every response needs an
+    /// address rewrite even when nothing was refused).
+    fn with_patch_if_forwarded(self, make: impl FnOnce() -> Patch) -> Verdict {
+        match self {
+            Verdict::Forward {
+                frame,
+                patch: None,
+                respond,
+            } => Verdict::Forward {
+                frame,
+                patch: Some(make()),
+                respond,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Whether a config resource (a topic, or a broker: the cluster) may be described or altered;
+/// when not, the error code and the resource refused. Other resource types (broker loggers,
+/// client metrics) are refused as the cluster.
+fn config_target<'a>(
+    s: &Session,
+    kind: i8,
+    resource_name: &'a str,
+    op: Operation,
+) -> Result<(), (i16, Resource<'a>)> {
+    let (resource, code) = match kind {
+        CONFIG_TOPIC => (Resource::topic(resource_name), TOPIC_DENIED),
+        CONFIG_BROKER => (Resource::cluster(), CLUSTER_DENIED),
+        _ => return Err((CLUSTER_DENIED, Resource::cluster())),
+    };
+    if allowed(s, op, resource) {
+        Ok(())
+    } else {
+        Err((code, resource))
+    }
+}
+
+/// The resource a FindCoordinator key names, and the error code for refusing it.
+fn coordinator_resource(key_type: i8, key: &str) -> Option<(Resource<'_>, i16)> {
+    match key_type {
+        KEY_GROUP => Some((Resource::group(key), GROUP_DENIED)),
+        KEY_TRANSACTION => Some((Resource::transactional_id(key), TXN_DENIED)),
+        _ => None,
+    }
+}
+
+fn group_gate<T: Default + Encodable>(
+    req: &Request,
+    s: &Session,
+    group: &str,
+    deny: &mut impl FnMut(Operation, Resource<'_>),
+    refuse: impl FnOnce(&mut T),
+) -> Result<Verdict, WireError> {
+    if allowed(s, Operation::Read, Resource::group(group)) {
+        Ok(forward(None))
+    } else {
+        deny(Operation::Read, Resource::group(group));
+        answer::<T, _>(req, refuse)
+    }
+}
+
+fn produce_error(
+    t: kafka_protocol::messages::produce_request::TopicProduceData,
+    code: i16,
+) -> kafka_protocol::messages::produce_response::TopicProduceResponse {
+    let mut out = kafka_protocol::messages::produce_response::TopicProduceResponse::default();
+    out.name = t.name;
+    out.topic_id = t.topic_id;
+    out.partition_responses = t
+        .partition_data
+        .iter()
+        .map(|p| {
+            let mut d =
+                kafka_protocol::messages::produce_response::PartitionProduceResponse::default();
+            d.index = p.index;
+            d.error_code = code;
+            d.base_offset = -1;
+            d.log_append_time_ms = -1;
+            d.log_start_offset = -1;
+            d
+        })
+        .collect();
+    out
+}
+
+fn offset_fetch_error(
+    t: kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic,
+    code: i16,
+) -> kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseTopic {
+    let mut out =
+        kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseTopic::default();
+    out.name = t.name;
+    out.partitions = t
+        .partition_indexes
+        .iter()
+        .map(|&p| {
+            let mut d =
+                kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartition::default();
+            d.partition_index = p;
+            d.committed_offset = -1;
+            d.error_code = code;
+            d
+        })
+        .collect();
+    out
+}
+
+/// The versions advertised to clients: for each API the gateway serves (SASL, ApiVersions, the
+/// checked APIs, the pass-throughs), the intersection of the gateway's range, the crate's and
+/// the upstream broker's (when known).
+pub fn advertised_versions(
+    upstream: Option<&ApiVersionsResponse>,
+    pass_through: &[ApiKey],
+) -> Vec<kafka_protocol::messages::api_versions_response::ApiVersion> {
+    let mut served: Vec<(ApiKey, i16, i16)> = vec![
+        (ApiKey::ApiVersions, 0, 3),
+        (ApiKey::SaslHandshake, 1, 1),
+        (ApiKey::SaslAuthenticate, 0, 2),
+    ];
+    served.extend(CHECKED.iter().copied());
+    for &api in pass_through {
+        if checked_range(api).is_none() {
+            let v = api.valid_versions();
+            served.push((api, v.min, v.max));
+        }
+    }
+    let mut out = Vec::new();
+    for (api, lo, hi) in served {
+        let crate_range = api.valid_versions();
+        let (mut lo, mut hi) = (lo.max(crate_range.min), hi.min(crate_range.max));
+        let local = matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        );
+        if let Some(up) = upstream
+            && !local
+        {
+            match up.api_keys.iter().find(|k| k.api_key == api as i16) {
+                Some(k) => {
+                    lo = lo.max(k.min_version);
+                    hi = hi.min(k.max_version);
+                }
+                None => continue,
+            }
+        }
+        if lo <= hi {
+            let mut v = kafka_protocol::messages::api_versions_response::ApiVersion::default();
+            v.api_key = api as i16;
+            v.min_version = lo;
+            v.max_version = hi;
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The error code for a refused API, where its response has a top-level error code.
+pub fn unsupported_code() -> i16 {
+    ResponseError::ClusterAuthorizationFailed.code()
+}

@@ -1,0 +1,678 @@
+//! One client connection: the SASL login, then forwarding with per-request checks, ordered
+//! responses, re-authentication and session expiry.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use poolgate::gate::{Gate, Session};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::acl::{self, Context, Verdict};
+use super::metrics::Metrics;
+use super::peers::Peers;
+use super::wire::{Request, WireError, read_frame, response_frame, split_response};
+
+/// Frames before login carry at most a token (16 KiB) and SASL framing.
+pub const PRE_AUTH_MAX_FRAME: usize = 32 * 1024;
+/// Responses from the upstream broker are trusted up to this size (large fetches).
+const UPSTREAM_MAX_FRAME: usize = 1 << 30;
+/// Requests in flight per connection before the gateway stops reading from the client.
+const MAX_IN_FLIGHT: usize = 1024;
+/// How long a closing connection may take to deliver its last responses.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+const OAUTHBEARER: &str = "OAUTHBEARER";
+const SASL_FAILED: i16 = 58;
+const UNSUPPORTED_MECHANISM: i16 = 33;
+const ILLEGAL_SASL_STATE: i16 = 34;
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// Everything the connections share.
+pub struct Shared {
+    /// The authenticator.
+    pub gate: Gate,
+    /// The upstream broker, `host:port`.
+    pub upstream: String,
+    /// The broker address written into responses: the gateway's own.
+    pub advertised: (StrBytes, i32),
+    /// APIs forwarded without checks.
+    pub pass_through: HashSet<ApiKey>,
+    /// The versions offered in ApiVersions responses.
+    pub versions: RwLock<Arc<Vec<kafka_protocol::messages::api_versions_response::ApiVersion>>>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Admission and failure throttling.
+    pub peers: Peers,
+    /// The largest request frame from an authenticated session.
+    pub max_frame: usize,
+}
+
+/// How a connection ended, for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum End {
+    /// The client went away.
+    #[error("client closed the connection")]
+    Closed,
+    /// A wire problem (oversized frame, garbage, I/O).
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The login failed; the error was sent.
+    #[error("login failed: {0}")]
+    LoginFailed(&'static str),
+    /// The client broke the SASL sequence (for instance, ignored the error challenge).
+    #[error("unexpected {0:?} request during SASL authentication")]
+    Unexpected(ApiKey),
+    /// The token expired and the client did not re-authenticate.
+    #[error("session expired without re-authentication")]
+    Expired,
+    /// The upstream broker could not be reached or broke the protocol.
+    #[error("upstream: {0}")]
+    Upstream(String),
+    /// A request of an API the gateway does not serve, with no error response to give.
+    #[error("refused {0:?} request")]
+    Refused(ApiKey),
+}
+
+impl End {
+    /// The `reason` label for the dropped-connections metric, when the gateway dropped it.
+    pub fn drop_reason(&self) -> Option<&'static str> {
+        match self {
+            End::Closed | End::LoginFailed(_) | End::Expired => None,
+            End::Wire(WireError::Oversized { .. }) => Some("oversized_frame"),
+            End::Wire(WireError::Closed | WireError::Io(_)) => None,
+            End::Wire(_) => Some("malformed"),
+            End::Unexpected(_) => Some("unexpected_request"),
+            End::Upstream(_) => Some("upstream"),
+            End::Refused(_) => Some("refused_api"),
+        }
+    }
+}
+
+/// The SASL exchange's state on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sasl {
+    /// No exchange in progress.
+    Idle,
+    /// SaslHandshake accepted OAUTHBEARER; SaslAuthenticate comes next.
+    Handshaken,
+    /// The error challenge was sent; only the client's acknowledgement may come next.
+    Challenged(&'static str),
+}
+
+fn versions_response(shared: &Shared, req: &Request) -> Result<Bytes, WireError> {
+    let mut resp = ApiVersionsResponse::default();
+    resp.api_keys = shared
+        .versions
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .clone();
+    let mut version = req.version();
+    if version > 3 {
+        // KIP-511: answer an unknown version with v0 and the supported range.
+        resp.error_code = UNSUPPORTED_VERSION;
+        version = 0;
+    }
+    response_frame(ApiKey::ApiVersions, version, req.correlation_id(), &resp)
+}
+
+fn handshake_response(req: &Request, sasl: &mut Sasl) -> Result<(Bytes, bool), WireError> {
+    let r: SaslHandshakeRequest = req.decode()?;
+    let mut resp = SaslHandshakeResponse::default();
+    resp.mechanisms = vec![StrBytes::from_static_str(OAUTHBEARER)];
+    let ok = r.mechanism.as_str() == OAUTHBEARER && req.version() == 1;
+    if ok {
+        *sasl = Sasl::Handshaken;
+    } else {
+        resp.error_code = if req.version() == 1 {
+            UNSUPPORTED_MECHANISM
+        } else {
+            ILLEGAL_SASL_STATE
+        };
+    }
+    Ok((
+        response_frame(
+            ApiKey::SaslHandshake,
+            req.version(),
+            req.correlation_id(),
+            &resp,
+        )?,
+        ok,
+    ))
+}
+
+fn authenticate_response(
+    req: &Request,
+    error_code: i16,
+    message: Option<&str>,
+    auth_bytes: Bytes,
+    lifetime_ms: i64,
+) -> Result<Bytes, WireError> {
+    let mut resp = SaslAuthenticateResponse::default();
+    resp.error_code = error_code;
+    resp.error_message = message.map(|m| StrBytes::from_string(m.to_owned()));
+    resp.auth_bytes = auth_bytes;
+    resp.session_lifetime_ms = lifetime_ms;
+    response_frame(
+        ApiKey::SaslAuthenticate,
+        req.version(),
+        req.correlation_id(),
+        &resp,
+    )
+}
+
+const FAILED_MESSAGE: &str = "Authentication failed during authentication due to invalid credentials with SASL mechanism OAUTHBEARER";
+
+/// Result of one SaslAuthenticate step.
+enum Step {
+    /// Logged in (or re-authenticated): the response and the session.
+    Success(Bytes, Arc<Session>),
+    /// Refused: the error challenge to send.
+    Challenge(Bytes),
+    /// The exchange failed for good: the error-58 response to send before closing.
+    Failed(Bytes, &'static str),
+}
+
+async fn sasl_authenticate(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: &Request,
+    sasl: &mut Sasl,
+    current: Option<&Session>,
+) -> Result<Step, End> {
+    let reauth = current.is_some();
+    match *sasl {
+        Sasl::Idle => Err(End::Unexpected(ApiKey::SaslAuthenticate)),
+        Sasl::Challenged(code) => {
+            // Whatever the client sent (normally the %x01 acknowledgement), the exchange has
+            // failed. Repeated failures from one peer wait longer before hearing so.
+            let delay = shared.peers.failed(peer.ip());
+            tokio::time::sleep(delay).await;
+            let frame =
+                authenticate_response(req, SASL_FAILED, Some(FAILED_MESSAGE), Bytes::new(), 0)?;
+            Ok(Step::Failed(frame, code))
+        }
+        Sasl::Handshaken => {
+            let r: SaslAuthenticateRequest = req.decode()?;
+            *sasl = Sasl::Idle;
+            let outcome = shared.gate.authenticate(&r.auth_bytes).await;
+            let (ok_label, fail_label) = if reauth {
+                ("reauth_success", "reauth_failure")
+            } else {
+                ("success", "failure")
+            };
+            match outcome {
+                Ok(session) => {
+                    if let Some(old) = current
+                        && old.identity() != session.identity()
+                    {
+                        shared.metrics.login(fail_label, "principal_changed");
+                        tracing::warn!(
+                            target: "poolgate::audit",
+                            event = "login",
+                            outcome = fail_label,
+                            reason = "principal_changed",
+                            peer = %peer,
+                            identity = session.identity(),
+                            previous = old.identity(),
+                        );
+                        *sasl = Sasl::Challenged("principal_changed");
+                        let challenge = poolgate::sasl::ErrorChallenge::invalid_token().to_bytes();
+                        return Ok(Step::Challenge(authenticate_response(
+                            req,
+                            0,
+                            None,
+                            challenge.into(),
+                            0,
+                        )?));
+                    }
+                    let now = shared.gate.validator().clock().now();
+                    let lifetime =
+                        i64::try_from(session.lifetime_at(now).as_millis()).unwrap_or(i64::MAX);
+                    shared.metrics.login(ok_label, "ok");
+                    shared.peers.succeeded(peer.ip());
+                    tracing::info!(
+                        target: "poolgate::audit",
+                        event = "login",
+                        outcome = ok_label,
+                        reason = "ok",
+                        peer = %peer,
+                        identity = session.identity(),
+                        provider = session.provider_id(),
+                        pools = ?session.pools(),
+                        principals = ?session.principals(),
+                        session_lifetime_ms = lifetime,
+                    );
+                    // v0 has no session lifetime; the client then cannot re-authenticate, and
+                    // the connection is closed when the token expires.
+                    let frame = authenticate_response(req, 0, None, Bytes::new(), lifetime)?;
+                    Ok(Step::Success(frame, Arc::new(session)))
+                }
+                Err(rejection) => {
+                    let code = rejection.code();
+                    shared.metrics.login(fail_label, code);
+                    tracing::warn!(
+                        target: "poolgate::audit",
+                        event = "login",
+                        outcome = fail_label,
+                        reason = code,
+                        detail = %rejection.error(),
+                        peer = %peer,
+                    );
+                    *sasl = Sasl::Challenged(code);
+                    let challenge = Bytes::copy_from_slice(rejection.challenge());
+                    Ok(Step::Challenge(authenticate_response(
+                        req, 0, None, challenge, 0,
+                    )?))
+                }
+            }
+        }
+    }
+}
+
+/// The login phase: ApiVersions, SaslHandshake and SaslAuthenticate on the raw stream until a
+/// session exists. Anything else closes the connection, and nothing is ever forwarded.
+async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Result<Arc<Session>, End> {
+    let mut sasl = Sasl::Idle;
+    loop {
+        let frame = match read_frame(stream, PRE_AUTH_MAX_FRAME).await {
+            Err(WireError::Closed) => return Err(End::Closed),
+            other => other?,
+        };
+        let req = Request::parse(frame)?;
+        let (out, next) = match (req.api, sasl) {
+            (_, Sasl::Challenged(code)) if req.api != ApiKey::SaslAuthenticate => {
+                shared.metrics.dropped("ignored_challenge");
+                tracing::warn!(
+                    target: "poolgate::audit",
+                    event = "ignored_challenge",
+                    peer = %peer,
+                    reason = code,
+                    api = ?req.api,
+                    "client sent a request after a failed login; nothing was forwarded"
+                );
+                return Err(End::Unexpected(req.api));
+            }
+            (ApiKey::ApiVersions, _) => (versions_response(shared, &req)?, None),
+            (ApiKey::SaslHandshake, Sasl::Idle) => {
+                let (frame, ok) = handshake_response(&req, &mut sasl)?;
+                (
+                    frame,
+                    (!ok).then_some(End::LoginFailed("unsupported_mechanism")),
+                )
+            }
+            (ApiKey::SaslAuthenticate, _) => {
+                match sasl_authenticate(shared, peer, &req, &mut sasl, None).await? {
+                    Step::Success(frame, session) => {
+                        stream.write_all(&frame).await.map_err(WireError::from)?;
+                        stream.flush().await.map_err(WireError::from)?;
+                        return Ok(session);
+                    }
+                    Step::Challenge(frame) => (frame, None),
+                    Step::Failed(frame, code) => (frame, Some(End::LoginFailed(code))),
+                }
+            }
+            (api, _) => return Err(End::Unexpected(api)),
+        };
+        stream.write_all(&out).await.map_err(WireError::from)?;
+        stream.flush().await.map_err(WireError::from)?;
+        if let Some(end) = next {
+            return Err(end);
+        }
+    }
+}
+
+/// What the response writer sends next, in request order.
+enum Pending {
+    /// A response made by the gateway.
+    Local(Bytes),
+    /// The next response from the upstream broker, for this request.
+    Upstream {
+        correlation_id: i32,
+        api: ApiKey,
+        version: i16,
+        patch: Option<acl::Patch>,
+    },
+}
+
+/// Serves one client connection from accept to close: login within `login_timeout`, then the
+/// authenticated session.
+pub async fn serve<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    login_deadline: Instant,
+) -> Result<(), End>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let session =
+        match tokio::time::timeout_at(login_deadline, login(&mut stream, &shared, peer)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                shared.metrics.dropped("login_timeout");
+                tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
+                return Ok(());
+            }
+        };
+    let upstream = match tokio::time::timeout(
+        Duration::from_secs(10),
+        TcpStream::connect(&shared.upstream),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(End::Upstream(format!(
+                "cannot connect to {}: {e}",
+                shared.upstream
+            )));
+        }
+        Err(_) => {
+            return Err(End::Upstream(format!(
+                "connecting to {} timed out",
+                shared.upstream
+            )));
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    shared
+        .metrics
+        .active_sessions
+        .fetch_add(1, Ordering::Relaxed);
+    let result = session_loop(stream, upstream, peer, &shared, session).await;
+    shared
+        .metrics
+        .active_sessions
+        .fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+async fn session_loop<S>(
+    stream: S,
+    upstream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    mut session: Arc<Session>,
+) -> Result<(), End>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (client_r, client_w) = tokio::io::split(stream);
+    let (up_r, up_w) = upstream.into_split();
+    let mut client_r = BufReader::with_capacity(64 * 1024, client_r);
+    let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
+    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(respond(
+        rx,
+        BufReader::with_capacity(64 * 1024, up_r),
+        BufWriter::with_capacity(64 * 1024, client_w),
+    ));
+
+    let mut expiry = Instant::now() + session_lifetime(shared, &session);
+    let mut sasl = Sasl::Idle;
+    let mut denials = Vec::new();
+    let outcome: Result<(), End> = loop {
+        let frame = tokio::select! {
+            f = read_frame(&mut client_r, shared.max_frame) => f,
+            () = tokio::time::sleep_until(expiry) => {
+                tracing::info!(target: "poolgate::audit", event = "session_expired", peer = %peer, identity = session.identity());
+                break Err(End::Expired);
+            }
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(WireError::Closed) => break Ok(()),
+            Err(e) => break Err(e.into()),
+        };
+        let req = match Request::parse(frame) {
+            Ok(r) => r,
+            Err(e) => break Err(e.into()),
+        };
+        if let Sasl::Challenged(_) = sasl
+            && req.api != ApiKey::SaslAuthenticate
+        {
+            break Err(End::Unexpected(req.api));
+        }
+        let pending = match req.api {
+            ApiKey::ApiVersions => Some(Pending::Local(versions_response(shared, &req)?)),
+            ApiKey::SaslHandshake => {
+                if sasl != Sasl::Idle {
+                    break Err(End::Unexpected(req.api));
+                }
+                let (frame, ok) = handshake_response(&req, &mut sasl)?;
+                if !ok {
+                    let _ = tx.send(Pending::Local(frame)).await;
+                    break Err(End::LoginFailed("unsupported_mechanism"));
+                }
+                Some(Pending::Local(frame))
+            }
+            ApiKey::SaslAuthenticate => {
+                match sasl_authenticate(shared, peer, &req, &mut sasl, Some(&session)).await {
+                    Ok(Step::Success(frame, new)) => {
+                        session = new;
+                        expiry = Instant::now() + session_lifetime(shared, &session);
+                        Some(Pending::Local(frame))
+                    }
+                    Ok(Step::Challenge(frame)) => Some(Pending::Local(frame)),
+                    Ok(Step::Failed(frame, code)) => {
+                        let _ = tx.send(Pending::Local(frame)).await;
+                        break Err(End::LoginFailed(code));
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+            api => {
+                let cx = Context {
+                    session: &session,
+                    advertised: &shared.advertised,
+                    pass_through: shared.pass_through.contains(&api),
+                };
+                denials.clear();
+                let verdict = match acl::check(&req, &cx, &mut denials) {
+                    Ok(v) => v,
+                    Err(e) => break Err(e.into()),
+                };
+                let api_name = format!("{api:?}");
+                for d in &denials {
+                    shared.metrics.denied(&api_name, d.operation.as_str());
+                    tracing::warn!(
+                        target: "poolgate::audit",
+                        event = "denied",
+                        peer = %peer,
+                        identity = session.identity(),
+                        api = api_name.as_str(),
+                        operation = d.operation.as_str(),
+                        resource = d.resource.as_str(),
+                    );
+                }
+                match verdict {
+                    Verdict::Answer(frame) => frame.map(Pending::Local),
+                    Verdict::Unsupported => {
+                        shared.metrics.refused_api(&api_name);
+                        tracing::warn!(
+                            target: "poolgate::audit",
+                            event = "denied",
+                            peer = %peer,
+                            identity = session.identity(),
+                            api = api_name.as_str(),
+                            version = req.version(),
+                            reason = "api_not_allowed",
+                        );
+                        match refusal(&req) {
+                            Some(frame) => Some(Pending::Local(frame)),
+                            None => break Err(End::Refused(api)),
+                        }
+                    }
+                    Verdict::Forward {
+                        frame,
+                        patch,
+                        respond,
+                    } => {
+                        let payload = frame.as_ref().map_or(&req.frame[..], |f| &f[4..]);
+                        let sent = async {
+                            up_w.write_all(
+                                &u32::try_from(payload.len())
+                                    .unwrap_or(u32::MAX)
+                                    .to_be_bytes(),
+                            )
+                            .await?;
+                            up_w.write_all(payload).await?;
+                            up_w.flush().await
+                        };
+                        if let Err(e) = sent.await {
+                            break Err(End::Upstream(e.to_string()));
+                        }
+                        shared.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
+                        respond.then(|| Pending::Upstream {
+                            correlation_id: req.correlation_id(),
+                            api,
+                            version: req.version(),
+                            patch,
+                        })
+                    }
+                }
+            }
+        };
+        if let Some(p) = pending
+            && tx.send(p).await.is_err()
+        {
+            // The writer stopped (client or upstream gone); its error is reported below.
+            break Ok(());
+        }
+    };
+    drop(tx);
+    let written = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
+    let writer_result = match written {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) | Err(_) => Ok(()),
+    };
+    outcome.and(writer_result)
+}
+
+/// The session's remaining lifetime, at least a moment so that an already-expired session is
+/// closed at once.
+fn session_lifetime(shared: &Shared, session: &Session) -> Duration {
+    session.lifetime_at(shared.gate.validator().clock().now())
+}
+
+/// An error response for a refused API, where its response can carry one at the top level.
+fn refusal(req: &Request) -> Option<Bytes> {
+    use kafka_protocol::messages::*;
+    let code = acl::unsupported_code();
+    macro_rules! top_level {
+        ($($api:ident => $resp:ty),* $(,)?) => {
+            match req.api {
+                $(ApiKey::$api => {
+                    let mut r = <$resp>::default();
+                    r.error_code = code;
+                    response_frame(req.api, req.version(), req.correlation_id(), &r).ok()
+                })*
+                _ => None,
+            }
+        };
+    }
+    top_level!(
+        DescribeAcls => DescribeAclsResponse,
+        ListTransactions => ListTransactionsResponse,
+        DescribeClientQuotas => DescribeClientQuotasResponse,
+        DescribeUserScramCredentials => DescribeUserScramCredentialsResponse,
+        DescribeQuorum => DescribeQuorumResponse,
+        AlterPartitionReassignments => AlterPartitionReassignmentsResponse,
+        ListPartitionReassignments => ListPartitionReassignmentsResponse,
+        ElectLeaders => ElectLeadersResponse,
+        EndTxn => EndTxnResponse,
+        AddOffsetsToTxn => AddOffsetsToTxnResponse,
+        DescribeLogDirs => DescribeLogDirsResponse,
+        ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse,
+        GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse,
+        PushTelemetry => PushTelemetryResponse,
+        UpdateFeatures => UpdateFeaturesResponse,
+    )
+}
+
+/// Writes responses to the client in request order: local ones as they are, upstream ones
+/// after checking their correlation id and applying the request's patch.
+async fn respond<R, W>(
+    mut rx: mpsc::Receiver<Pending>,
+    mut upstream: R,
+    mut client: W,
+) -> Result<(), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    while let Some(item) = rx.recv().await {
+        match item {
+            Pending::Local(frame) => client.write_all(&frame).await.map_err(WireError::from)?,
+            Pending::Upstream {
+                correlation_id,
+                api,
+                version,
+                patch,
+            } => {
+                let payload = match read_frame(&mut upstream, UPSTREAM_MAX_FRAME).await {
+                    Ok(p) => p,
+                    Err(e) => return Err(End::Upstream(format!("reading response: {e}"))),
+                };
+                let (got, body) = split_response(api, version, payload.clone())
+                    .map_err(|e| End::Upstream(e.to_string()))?;
+                if got != correlation_id {
+                    return Err(End::Upstream(format!(
+                        "response correlation id {got} does not match request {correlation_id}"
+                    )));
+                }
+                match patch {
+                    None => {
+                        client
+                            .write_all(
+                                &u32::try_from(payload.len())
+                                    .unwrap_or(u32::MAX)
+                                    .to_be_bytes(),
+                            )
+                            .await
+                            .map_err(WireError::from)?;
+                        client.write_all(&payload).await.map_err(WireError::from)?;
+                    }
+                    Some(patch) => {
+                        let body =
+                            patch(version, body).map_err(|e| End::Upstream(e.to_string()))?;
+                        let mut out = BytesMut::with_capacity(body.len() + 16);
+                        out.put_i32(0);
+                        let mut header = ResponseHeader::default();
+                        header.correlation_id = correlation_id;
+                        header
+                            .encode(&mut out, api.response_header_version(version))
+                            .map_err(|e| End::Upstream(e.to_string()))?;
+                        out.put_slice(&body);
+                        let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
+                        out[..4].copy_from_slice(&len.to_be_bytes());
+                        client.write_all(&out).await.map_err(WireError::from)?;
+                    }
+                }
+            }
+        }
+        if rx.is_empty() {
+            client.flush().await.map_err(WireError::from)?;
+        }
+    }
+    client.flush().await.map_err(WireError::from)?;
+    let _ = client.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Kafka framing: size-capped frame reads, request headers, and response encoding.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a frame could not be read or understood. Every one of these closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The peer closed the connection (cleanly, between frames).
+    #[error("connection closed")]
+    Closed,
+    /// An I/O error, including a connection closed mid-frame.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The frame's length prefix is negative or over the cap.
+    #[error("frame of {len} bytes is over the {cap}-byte cap")]
+    Oversized {
+        /// The announced length.
+        len: i64,
+        /// The cap in force.
+        cap: usize,
+    },
+    /// The request header is not a Kafka request header.
+    #[error("malformed request header: {0}")]
+    Header(String),
+    /// The body does not decode as the announced API and version.
+    #[error("malformed {api:?} v{version} body: {reason}")]
+    Body {
+        /// The API.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A response from the upstream broker does not fit the request it answers.
+    #[error("upstream: {0}")]
+    Upstream(String),
+}
+
+/// Reads one length-prefixed frame, refusing lengths over `cap` before allocating.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Result<Bytes, WireError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(WireError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = i32::from_be_bytes(len);
+    let size = usize::try_from(len).ok().filter(|&n| n <= cap);
+    let Some(size) = size else {
+        return Err(WireError::Oversized {
+            len: i64::from(len),
+            cap,
+        });
+    };
+    let mut buf = BytesMut::zeroed(size);
+    r.read_exact(&mut buf).await?;
+    Ok(buf.freeze())
+}
+
+/// A decoded request: its header, the API it names, and the undecoded body.
+#[derive(Debug)]
+pub struct Request {
+    /// The whole frame payload as received (header and body), to forward untouched.
+    pub frame: Bytes,
+    /// The request header.
+    pub header: RequestHeader,
+    /// The API.
+    pub api: ApiKey,
+    /// The body, after the header.
+    pub body: Bytes,
+}
+
+impl Request {
+    /// Splits a frame into header and body. Never panics on short or hostile input.
+    pub fn parse(frame: Bytes) -> Result<Request, WireError> {
+        if frame.len() < 8 {
+            return Err(WireError::Header(format!(
+                "{} bytes is shorter than a header",
+                frame.len()
+            )));
+        }
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let api = ApiKey::try_from(key)
+            .map_err(|()| WireError::Header(format!("unknown API key {key}")))?;
+        if version < 0 {
+            return Err(WireError::Header(format!("negative version {version}")));
+        }
+        let mut body = frame.clone();
+        let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+            .map_err(|e| WireError::Header(e.to_string()))?;
+        Ok(Request {
+            frame,
+            header,
+            api,
+            body,
+        })
+    }
+
+    /// The API version.
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    /// The correlation id.
+    pub fn correlation_id(&self) -> i32 {
+        self.header.correlation_id
+    }
+
+    /// Decodes the body as `T`.
+    pub fn decode<T: Decodable>(&self) -> Result<T, WireError> {
+        let mut body = self.body.clone();
+        T::decode(&mut body, self.version()).map_err(|e| WireError::Body {
+            api: self.api,
+            version: self.version(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Re-encodes this request with a new body (the header is kept as received).
+    pub fn with_body<T: Encodable>(&self, body: &T) -> Result<Bytes, WireError> {
+        let header_len = self.frame.len() - self.body.len();
+        let mut out = BytesMut::with_capacity(self.frame.len() + 4);
+        out.put_i32(0);
+        out.put_slice(&self.frame[..header_len]);
+        body.encode(&mut out, self.version())
+            .map_err(|e| WireError::Header(e.to_string()))?;
+        finish_frame(out)
+    }
+}
+
+/// Writes the frame length into the first four bytes.
+fn finish_frame(mut out: BytesMut) -> Result<Bytes, WireError> {
+    let len = i32::try_from(out.len() - 4)
+        .map_err(|_| WireError::Header("frame over 2 GiB".to_owned()))?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// Encodes a response frame (length, response header, body) for `api` at `version`.
+pub fn response_frame<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, WireError> {
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut out, api.response_header_version(version))
+        .map_err(|e| WireError::Header(e.to_string()))?;
+    body.encode(&mut out, version)
+        .map_err(|e| WireError::Body {
+            api,
+            version,
+            reason: e.to_string(),
+        })?;
+    finish_frame(out)
+}
+
+/// Splits a response payload into its correlation id and body, for `api` at `version`.
+pub fn split_response(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+) -> Result<(i32, Bytes), WireError> {
+    let mut body = payload;
+    let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| WireError::Upstream(format!("response header: {e}")))?;
+    Ok((header.correlation_id, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+
+    fn request_payload<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Bytes {
+        let mut out = BytesMut::new();
+        let mut header = RequestHeader::default();
+        header.request_api_key = api as i16;
+        header.request_api_version = version;
+        header.correlation_id = 7;
+        header
+            .encode(&mut out, api.request_header_version(version))
+            .unwrap();
+        body.encode(&mut out, version).unwrap();
+        out.freeze()
+    }
+
+    #[test]
+    fn request_round_trips_and_reencodes() {
+        let payload = request_payload(ApiKey::Metadata, 12, &MetadataRequest::default());
+        let req = Request::parse(payload.clone()).unwrap();
+        assert_eq!(req.api, ApiKey::Metadata);
+        assert_eq!(req.version(), 12);
+        assert_eq!(req.correlation_id(), 7);
+        let body: MetadataRequest = req.decode().unwrap();
+        let frame = req.with_body(&body).unwrap();
+        assert_eq!(&frame[4..], &payload[..]);
+    }
+
+    #[test]
+    fn hostile_headers_are_errors_not_panics() {
+        for bad in [
+            &b""[..],
+            &[0, 18, 0][..],
+            &[0x7f, 0x7f, 0, 0, 0, 0, 0, 1][..],
+            &[0, 18, 0xff, 0xff, 0, 0, 0, 1, 0, 0][..],
+            &[0, 18, 0, 3, 0, 0, 0, 1, 0x7f, 0x7f, 0x7f][..],
+        ] {
+            assert!(
+                Request::parse(Bytes::copy_from_slice(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        let ok = request_payload(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        for cut in 0..ok.len() {
+            let r = Request::parse(ok.slice(..cut));
+            if let Ok(r) = r {
+                let _ = r.decode::<ApiVersionsRequest>();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_over_the_cap_are_refused_before_allocation() {
+        let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3];
+        let err = read_frame(&mut input, 1024).await.unwrap_err();
+        assert!(
+            matches!(err, WireError::Oversized { cap: 1024, .. }),
+            "{err}"
+        );
+        let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xfe];
+        assert!(matches!(
+            read_frame(&mut negative, 1024).await,
+            Err(WireError::Oversized { .. })
+        ));
+        let mut empty: &[u8] = &[];
+        assert!(matches!(
+            read_frame(&mut empty, 1024).await,
+            Err(WireError::Closed)
+        ));
+        let mut short: &[u8] = &[0, 0, 0, 9, 1];
+        assert!(matches!(
+            read_frame(&mut short, 1024).await,
+            Err(WireError::Io(_))
+        ));
+    }
+}
