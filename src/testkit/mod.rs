@@ -16,6 +16,8 @@ mod issuer;
 mod keys;
 mod mint;
 
+pub mod kafka;
+
 pub use issuer::{
     Client, Counts, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Endpoint, Fault, GARBAGE_BODY,
     IssuerConfig, TestIssuer, WRONG_ISSUER,
