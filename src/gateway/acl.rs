@@ -996,3 +996,6 @@ pub fn advertised_versions(
 pub fn unsupported_code() -> i16 {
     ResponseError::ClusterAuthorizationFailed.code()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Tests of the per-API checks: requests in, verdicts and patched responses out.
