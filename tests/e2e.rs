@@ -1,0 +1,488 @@
+//! End to end with real parts: librdkafka (Python `confluent-kafka`) → `poolgate gateway` →
+//! tansu (a Kafka-compatible broker), with the local OIDC issuer serving client_credentials
+//! tokens. Needs `e2e/setup` (tansu and a virtualenv, cached); `e2e/run` runs it, and CI does.
+
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use poolgate::sasl::ClientFirstMessage;
+use poolgate::testkit::kafka::{KafkaClient, record_batch};
+use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "lkc-e2e";
+
+/// Where `e2e/setup` put tansu and the virtualenv.
+fn cache() -> PathBuf {
+    let dir = std::env::var_os("POOLGATE_E2E_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/poolgate-e2e"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("tansu/bin/tansu").exists() && dir.join("venv/bin/python").exists(),
+        "{} lacks tansu or the virtualenv: run e2e/setup first (or e2e/run)",
+        dir.display()
+    );
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One issuer, one tansu broker and one gateway in front of it.
+struct Stack {
+    rt: tokio::runtime::Runtime,
+    issuer: TestIssuer,
+    broker: String,
+    gateway: String,
+    metrics: String,
+    _tansu: Proc,
+    _gateway: Proc,
+}
+
+impl Stack {
+    fn start(name: &str) -> Stack {
+        let cache = cache();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let clients = poolgate::cli::parse_clients(
+            &std::fs::read_to_string("testdata/gateway/clients.toml").unwrap(),
+            "testdata/gateway/clients.toml",
+        )
+        .unwrap();
+        let issuer = rt
+            .block_on(TestIssuer::start_with(IssuerConfig {
+                clients,
+                ..IssuerConfig::default()
+            }))
+            .unwrap();
+        let port = free_port();
+        let broker = format!("127.0.0.1:{port}");
+        let tansu = Proc(
+            Command::new(cache.join("tansu/bin/tansu"))
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &format!("tcp://{broker}"),
+                    "--advertised-listener-url",
+                    &format!("tcp://{broker}"),
+                    "--storage-engine",
+                    "memory://tansu/",
+                    "--cluster-id",
+                    name,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&broker).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tansu did not start"
+            );
+            std::thread::yield_now();
+        }
+        let dir = std::env::temp_dir().join(format!("poolgate-e2e-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("gateway.toml");
+        std::fs::write(
+            &config,
+            std::fs::read_to_string("testdata/gateway/gateway.toml")
+                .unwrap()
+                .replace("{issuer}", issuer.issuer())
+                .replace("{discovery_url}", issuer.discovery_url().as_str()),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poolgate"))
+            .args(["gateway", "--config"])
+            .arg(&config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &broker,
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn,poolgate::audit=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let gateway_proc = Proc(child);
+        let word_after = |marker: &str| {
+            line.split(marker)
+                .nth(1)
+                .and_then(|rest| rest.split([' ', ',', '/']).find(|w| !w.is_empty()))
+                .unwrap_or_else(|| panic!("no `{marker}` in {line:?}"))
+                .to_owned()
+        };
+        let gateway = word_after("listening on ");
+        let metrics = word_after("metrics on http://");
+        Stack {
+            rt,
+            issuer,
+            broker,
+            gateway,
+            metrics,
+            _tansu: tansu,
+            _gateway: gateway_proc,
+        }
+    }
+
+    /// The librdkafka client with a client's credentials and SASL extensions.
+    fn client(&self, client_id: &str, extensions: &str) -> Command {
+        let cache = cache();
+        let mut cmd = Command::new(cache.join("venv/bin/python"));
+        cmd.arg("e2e/client.py")
+            .args(["--bootstrap", &self.gateway])
+            .args(["--token-url", self.issuer.token_url().as_str()])
+            .args(["--client-id", client_id])
+            .args(["--client-secret", &format!("{client_id}-secret")])
+            .args(["--extensions", extensions])
+            .args(["--timeout", "20"])
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// librdkafka straight to the broker, without the gateway or authentication.
+    fn direct(&self) -> Command {
+        let mut cmd = Command::new(cache().join("venv/bin/python"));
+        cmd.arg("e2e/client.py")
+            .args(["--bootstrap", &self.broker, "--plain", "--timeout", "20"])
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    fn metrics(&self) -> String {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    }
+
+    /// The value of one metric line (labels included in `series`), or 0 when absent.
+    fn metric(&self, series: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn latest_offset(&self, topic: &str) -> i64 {
+        self.rt.block_on(async {
+            let mut c = KafkaClient::connect(&self.broker).await.unwrap();
+            let mut p = ListOffsetsPartition::default();
+            p.partition_index = 0;
+            p.timestamp = -1;
+            let mut t = ListOffsetsTopic::default();
+            t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+            t.partitions = vec![p];
+            let mut req = ListOffsetsRequest::default();
+            req.replica_id = kafka_protocol::messages::BrokerId(-1);
+            req.topics = vec![t];
+            let resp = c.call(5, req).await.unwrap();
+            let part = &resp.topics[0].partitions[0];
+            assert_eq!(part.error_code, 0, "ListOffsets on {topic}");
+            part.offset
+        })
+    }
+}
+
+fn json_of(mut cmd: Command) -> Value {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no output from {cmd:?} (exit {:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+fn writer_ext() -> String {
+    format!("logicalCluster={CLUSTER},identityPoolId=pool-writers")
+}
+
+fn reader_ext() -> String {
+    format!("logicalCluster={CLUSTER},identityPoolId=pool-readers")
+}
+
+fn create_topic(stack: &Stack, topic: &str) {
+    let mut cmd = stack.client("e2e-writer", &writer_ext());
+    cmd.args(["create-topic", "--topic", topic]);
+    let out = json_of(cmd);
+    assert_eq!(out["created"], json!(true), "create {topic}: {out}");
+}
+
+fn produce(stack: &Stack, client: &str, ext: &str, topic: &str, count: u32) -> Value {
+    let mut cmd = stack.client(client, ext);
+    cmd.args(["produce", "--topic", topic, "--count", &count.to_string()]);
+    json_of(cmd)
+}
+
+fn consume(mut cmd: Command, topic: &str, count: u32) -> Value {
+    cmd.args(["consume", "--topic", topic, "--count", &count.to_string()]);
+    json_of(cmd)
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn an_allowed_pool_produces_and_consumes_through_the_gateway() {
+    let stack = Stack::start("allowed");
+    create_topic(&stack, "e2e-orders");
+    let out = produce(&stack, "e2e-writer", &writer_ext(), "e2e-orders", 10);
+    assert_eq!(out["delivered"], json!(10), "{out}");
+    let via_gateway = consume(stack.client("e2e-writer", &writer_ext()), "e2e-orders", 10);
+    assert_eq!(via_gateway["consumed"], json!(10), "{via_gateway}");
+    // What landed in the broker is what the client sent, read without the gateway.
+    let direct = consume(stack.direct(), "e2e-orders", 10);
+    assert_eq!(direct["values"], via_gateway["values"]);
+    assert_eq!(direct["values"][3], json!("m message 3"));
+    assert!(stack.metric("poolgate_logins_total{outcome=\"success\",reason=\"ok\"}") >= 3);
+    assert!(stack.metric("poolgate_requests_forwarded_total") > 0);
+    assert!(stack.metric("poolgate_jwks_fetches_total{provider=\"local-idp\",result=\"ok\"}") >= 1);
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_token_matching_no_pool_is_refused() {
+    let stack = Stack::start("nopool");
+    create_topic(&stack, "e2e-orders");
+    let out = produce(
+        &stack,
+        "e2e-stranger",
+        &format!("logicalCluster={CLUSTER}"),
+        "e2e-orders",
+        1,
+    );
+    assert_eq!(out["auth_failed"], json!(true), "{out}");
+    assert_eq!(out["delivered"], json!(0), "{out}");
+    assert_eq!(
+        stack.latest_offset("e2e-orders"),
+        0,
+        "nothing reached the broker"
+    );
+    assert!(
+        stack.metric("poolgate_logins_total{outcome=\"failure\",reason=\"no_pool_matched\"}") >= 1
+    );
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_pool_without_write_cannot_produce_but_can_consume() {
+    let stack = Stack::start("readonly");
+    create_topic(&stack, "e2e-events");
+    let out = produce(&stack, "e2e-writer", &writer_ext(), "e2e-events", 4);
+    assert_eq!(out["delivered"], json!(4), "{out}");
+    let before = stack.latest_offset("e2e-events");
+    let refused = produce(&stack, "e2e-reader", &reader_ext(), "e2e-events", 2);
+    assert_eq!(refused["delivered"], json!(0), "{refused}");
+    assert_eq!(
+        refused["failed"],
+        json!(["TOPIC_AUTHORIZATION_FAILED", "TOPIC_AUTHORIZATION_FAILED"]),
+        "{refused}"
+    );
+    assert_eq!(
+        stack.latest_offset("e2e-events"),
+        before,
+        "the refused records never landed"
+    );
+    let read = consume(stack.client("e2e-reader", &reader_ext()), "e2e-events", 4);
+    assert_eq!(read["consumed"], json!(4), "{read}");
+    assert!(
+        stack.metric("poolgate_requests_denied_total{api=\"Produce\",operation=\"Write\"}") >= 1
+    );
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_wrong_logical_cluster_is_refused() {
+    let stack = Stack::start("cluster");
+    create_topic(&stack, "e2e-orders");
+    let out = produce(
+        &stack,
+        "e2e-writer",
+        "logicalCluster=lkc-other,identityPoolId=pool-writers",
+        "e2e-orders",
+        1,
+    );
+    assert_eq!(out["auth_failed"], json!(true), "{out}");
+    assert_eq!(stack.latest_offset("e2e-orders"), 0);
+    assert!(
+        stack.metric("poolgate_logins_total{outcome=\"failure\",reason=\"wrong_cluster\"}") >= 1
+    );
+}
+
+/// A producer whose tokens live 20 s keeps producing across the issuer's key rotation: it
+/// fetches a token signed by the new key and re-authenticates its open connections (KIP-368),
+/// and the gateway fetches the new key set on the unknown key id.
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn key_rotation_and_reauthentication_keep_a_client_working() {
+    let stack = Stack::start("rotation");
+    create_topic(&stack, "e2e-rotation");
+    let mut cmd = stack.client("e2e-shortlived", &writer_ext());
+    cmd.args(["serve", "--topic", "e2e-rotation"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin: ChildStdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let _proc = Proc(child);
+    let mut ask = |stdin: &mut ChildStdin, stdout: &mut BufReader<ChildStdout>, line: &str| {
+        writeln!(stdin, "{line}").unwrap();
+        let mut reply = String::new();
+        stdout.read_line(&mut reply).unwrap();
+        serde_json::from_str::<Value>(&reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+    };
+    let mut ready = String::new();
+    stdout.read_line(&mut ready).unwrap();
+    let first = ask(&mut stdin, &mut stdout, "produce 5 before");
+    assert_eq!(first["delivered"], json!(5), "{first}");
+
+    // Rotate: new tokens are signed by a new key, and the old key leaves the key set.
+    let old = stack.issuer.active_key(SigningAlg::RS256).kid().to_owned();
+    stack.issuer.rotate(SigningAlg::RS256);
+    stack.issuer.retire(&old);
+
+    // The session (20 s) must be renewed with a token signed by the new key.
+    let started = Instant::now();
+    while stack.metric("poolgate_jwks_unknown_kid_refetches_total{provider=\"local-idp\"}") == 0
+        || stack.metric("poolgate_logins_total{outcome=\"reauth_success\",reason=\"ok\"}") == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no re-authentication with the new key within 90 s:\n{}",
+            stack.metrics()
+        );
+        let again = ask(&mut stdin, &mut stdout, "produce 1 during");
+        assert_eq!(again["delivered"], json!(1), "{again}");
+    }
+    let after = ask(&mut stdin, &mut stdout, "produce 5 after");
+    assert_eq!(after["delivered"], json!(5), "{after}");
+    writeln!(stdin, "quit").unwrap();
+    assert_eq!(
+        stack.metric("poolgate_logins_total{outcome=\"reauth_failure\",reason=\"unknown_key\"}"),
+        0
+    );
+}
+
+fn token(stack: &Stack, lifetime: Duration) -> Vec<u8> {
+    let jwt = stack
+        .issuer
+        .mint()
+        .claim("sub", json!("e2e-manual"))
+        .claim("groups", json!(["kafka-writers"]))
+        .lifetime(lifetime)
+        .sign();
+    ClientFirstMessage::new(jwt)
+        .extension("logicalCluster", CLUSTER)
+        .build()
+        .unwrap()
+        .to_bytes()
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_session_that_expires_without_reauthentication_is_closed() {
+    let stack = Stack::start("expiry");
+    let message = token(&stack, Duration::from_secs(3));
+    stack.rt.block_on(async {
+        let mut c = KafkaClient::connect(&stack.gateway).await.unwrap();
+        let login = c.sasl_oauthbearer(&message).await.unwrap();
+        assert_eq!(login.error_code, 0);
+        assert!(login.session_lifetime_ms > 0 && login.session_lifetime_ms <= 3_000);
+        let md = c.call(12, MetadataRequest::default()).await.unwrap();
+        assert_eq!(md.brokers.len(), 1);
+        assert_eq!(
+            format!("{}:{}", md.brokers[0].host, md.brokers[0].port),
+            stack.gateway,
+            "the broker address is rewritten to the gateway's"
+        );
+        let closed = tokio::time::timeout(Duration::from_secs(20), c.read_to_close()).await;
+        assert_eq!(closed.expect("closed at expiry").unwrap(), 0);
+    });
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_client_ignoring_the_error_challenge_gets_nothing_forwarded() {
+    let stack = Stack::start("challenge");
+    create_topic(&stack, "e2e-orders");
+    let jwt = stack
+        .issuer
+        .mint()
+        .claim("sub", json!("e2e-intruder"))
+        .claim("groups", json!(["marketing"]))
+        .sign();
+    let message = ClientFirstMessage::new(jwt)
+        .extension("logicalCluster", CLUSTER)
+        .build()
+        .unwrap()
+        .to_bytes();
+    stack.rt.block_on(async {
+        let mut c = KafkaClient::connect(&stack.gateway).await.unwrap();
+        let challenge = c.sasl_oauthbearer(&message).await.unwrap();
+        assert_eq!(challenge.error_code, 0, "the challenge comes first");
+        let challenge: Value = serde_json::from_slice(&challenge.auth_bytes).unwrap();
+        assert_eq!(challenge["status"], json!("invalid_token"));
+        // Carry on as if authenticated, as kafkajs does.
+        let mut partition = PartitionProduceData::default();
+        partition.index = 0;
+        partition.records = Some(record_batch(&[(None, b"should never land")]));
+        let mut topic = TopicProduceData::default();
+        topic.name = TopicName(StrBytes::from_static_str("e2e-orders"));
+        topic.partition_data = vec![partition];
+        let mut produce = ProduceRequest::default();
+        produce.acks = -1;
+        produce.timeout_ms = 5_000;
+        produce.topic_data = vec![topic];
+        c.send(7, &produce).await.unwrap();
+        let _ = c.send(12, &MetadataRequest::default()).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), c.read_to_close()).await;
+        assert_eq!(got.expect("closed").unwrap(), 0, "no response of any kind");
+    });
+    assert_eq!(
+        stack.latest_offset("e2e-orders"),
+        0,
+        "nothing reached the broker"
+    );
+    assert!(stack.metric("poolgate_connections_dropped_total{reason=\"ignored_challenge\"}") >= 1);
+}
