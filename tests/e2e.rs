@@ -366,7 +366,7 @@ fn key_rotation_and_reauthentication_keep_a_client_working() {
     let mut stdin: ChildStdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let _proc = Proc(child);
-    let mut ask = |stdin: &mut ChildStdin, stdout: &mut BufReader<ChildStdout>, line: &str| {
+    let ask = |stdin: &mut ChildStdin, stdout: &mut BufReader<ChildStdout>, line: &str| {
         writeln!(stdin, "{line}").unwrap();
         let mut reply = String::new();
         stdout.read_line(&mut reply).unwrap();
