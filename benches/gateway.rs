@@ -1,0 +1,2 @@
+//! Gateway benchmarks (placeholder).
+fn main() {}
