@@ -389,6 +389,13 @@ pub fn check(
             let session = Arc::clone(cx.session);
             let want_cluster_ops = r.include_cluster_authorized_operations;
             let want_topic_ops = r.include_topic_authorized_operations;
+            // A request naming topics gets only those back, even when every name was refused
+            // and the forwarded list is empty (which some brokers read as "all topics").
+            // (A topic asked for by id alone leaves the list unfiltered by name.)
+            let named: Option<Vec<TopicName>> = r
+                .topics
+                .as_ref()
+                .and_then(|ts| ts.iter().map(|t| t.name.clone()).collect());
             let edit = move |resp: &mut MetadataResponse| {
                 for b in &mut resp.brokers {
                     b.host = advertised.0.clone();
@@ -396,7 +403,8 @@ pub fn check(
                 }
                 resp.topics.retain(|t| {
                     t.name.as_ref().is_some_and(|n| {
-                        allowed(&session, Operation::Describe, Resource::topic(name(n)))
+                        named.as_ref().is_none_or(|names| names.contains(n))
+                            && allowed(&session, Operation::Describe, Resource::topic(name(n)))
                     })
                 });
                 if want_topic_ops {
