@@ -419,7 +419,7 @@ where
     let mut client_r = BufReader::with_capacity(64 * 1024, client_r);
     let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(respond(
+    let mut writer = tokio::spawn(respond(
         rx,
         BufReader::with_capacity(64 * 1024, up_r),
         BufWriter::with_capacity(64 * 1024, client_w),
@@ -428,9 +428,15 @@ where
     let mut expiry = Instant::now() + session_lifetime(shared, &session);
     let mut sasl = Sasl::Idle;
     let mut denials = Vec::new();
+    let mut writer_done = None;
     let outcome: Result<(), End> = loop {
         let frame = tokio::select! {
             f = read_frame(&mut client_r, shared.max_frame) => f,
+            // The client or the upstream went away on the response side: stop reading too.
+            done = &mut writer => {
+                writer_done = Some(done.unwrap_or(Ok(())));
+                break Ok(());
+            }
             () = tokio::time::sleep_until(expiry) => {
                 tracing::info!(target: "poolgate::audit", event = "session_expired", peer = %peer, identity = session.identity());
                 break Err(End::Expired);
@@ -558,16 +564,17 @@ where
         }
     };
     drop(tx);
-    let written = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
-    let writer_result = match written {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) | Err(_) => Ok(()),
+    let writer_result = match writer_done {
+        Some(r) => r,
+        None => match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => Ok(()),
+        },
     };
     outcome.and(writer_result)
 }
 
-/// The session's remaining lifetime, at least a moment so that an already-expired session is
-/// closed at once.
+/// The session's remaining lifetime (zero for an expired one, which is then closed at once).
 fn session_lifetime(shared: &Shared, session: &Session) -> Duration {
     session.lifetime_at(shared.gate.validator().clock().now())
 }
