@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
     alter_configs_response::AlterConfigsResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use poolgate::authz::{Operation, Resource};
+use poolgate::authz::{Operation, Resource, ResourceType};
 use poolgate::gate::Session;
 
 use super::wire::{Request, WireError, response_frame};
@@ -37,6 +37,9 @@ const TXN_DENIED: i16 = 53;
 /// Kafka's config resource types (DescribeConfigs, AlterConfigs).
 const CONFIG_TOPIC: i8 = 2;
 const CONFIG_BROKER: i8 = 4;
+const CONFIG_BROKER_LOGGER: i8 = 8;
+const CONFIG_CLIENT_METRICS: i8 = 16;
+const CONFIG_GROUP: i8 = 32;
 
 /// FindCoordinator key types.
 const KEY_GROUP: i8 = 0;
@@ -122,20 +125,34 @@ fn allowed(s: &Session, op: Operation, r: Resource<'_>) -> bool {
 }
 
 /// Kafka's authorized-operations bit field for `resource` (KIP-430).
+/// Only the operations that apply to the resource's type are reported, as Kafka does.
 fn authorized_ops(s: &Session, r: Resource<'_>) -> i32 {
-    const OPS: [(Operation, i32); 10] = [
-        (Operation::Read, 3),
-        (Operation::Write, 4),
-        (Operation::Create, 5),
-        (Operation::Delete, 6),
-        (Operation::Alter, 7),
-        (Operation::Describe, 8),
-        (Operation::ClusterAction, 9),
-        (Operation::DescribeConfigs, 10),
-        (Operation::AlterConfigs, 11),
-        (Operation::IdempotentWrite, 12),
-    ];
-    OPS.iter()
+    use Operation::*;
+    let ops: &[(Operation, i32)] = match r.resource_type {
+        ResourceType::Topic => &[
+            (Read, 3),
+            (Write, 4),
+            (Create, 5),
+            (Delete, 6),
+            (Alter, 7),
+            (Describe, 8),
+            (DescribeConfigs, 10),
+            (AlterConfigs, 11),
+        ],
+        ResourceType::Group => &[(Read, 3), (Delete, 6), (Describe, 8)],
+        ResourceType::Cluster => &[
+            (Create, 5),
+            (Alter, 7),
+            (Describe, 8),
+            (ClusterAction, 9),
+            (DescribeConfigs, 10),
+            (AlterConfigs, 11),
+            (IdempotentWrite, 12),
+        ],
+        ResourceType::TransactionalId => &[(Write, 4), (Describe, 8)],
+        _ => &[],
+    };
+    ops.iter()
         .filter(|(op, _)| allowed(s, *op, r))
         .fold(0, |acc, (_, bit)| acc | (1 << bit))
 }
@@ -170,8 +187,14 @@ where
 }
 
 /// Forwards `kept` (re-encoded only when something was stripped) and merges `denied` into the
-/// response; answers alone when nothing is left to forward.
-fn split<Q, T, F>(req: &Request, kept: Q, stripped: bool, empty: bool, merge: F) -> Verdict
+/// response (`always`: edit the response even when nothing was stripped); answers alone when
+/// nothing is left to forward.
+fn split<Q, T, F>(
+    req: &Request,
+    kept: Q,
+    (stripped, empty, always): (bool, bool, bool),
+    merge: F,
+) -> Verdict
 where
     Q: Encodable,
     T: Default + Decodable + Encodable,
@@ -183,7 +206,7 @@ where
     if !stripped {
         return Verdict::Forward {
             frame: None,
-            patch: None,
+            patch: always.then(|| patch::<T, F>(merge)),
             respond: true,
         };
     }
@@ -229,7 +252,9 @@ pub fn check(
     let in_range =
         checked_range(req.api).is_some_and(|(lo, hi)| (lo..=hi).contains(&req.version()));
     if !in_range {
-        return Ok(if cx.pass_through {
+        // A checked API outside its checked versions is refused even when listed as a
+        // pass-through (the configuration does not allow that, but this is the last line).
+        return Ok(if cx.pass_through && checked_range(req.api).is_none() {
             forward(None)
         } else {
             Verdict::Unsupported
@@ -283,7 +308,7 @@ pub fn check(
                     },
                 });
             }
-            split::<_, ProduceResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, ProduceResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.responses
                     .extend(refused.into_iter().map(|t| produce_error(t, TOPIC_DENIED)));
             })
@@ -292,7 +317,14 @@ pub fn check(
             let mut r: FetchRequest = req.decode()?;
             if r.replica_id.0 >= 0 {
                 deny(Operation::ClusterAction, Resource::cluster());
-                return answer::<FetchResponse, _>(req, |resp| resp.error_code = CLUSTER_DENIED);
+                let topics = std::mem::take(&mut r.topics);
+                return answer::<FetchResponse, _>(req, |resp| {
+                    resp.error_code = CLUSTER_DENIED;
+                    resp.responses = topics
+                        .into_iter()
+                        .map(|t| fetch_error(t, CLUSTER_DENIED))
+                        .collect();
+                });
             }
             let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
                 .into_iter()
@@ -304,28 +336,9 @@ pub fn check(
             r.topics = kept;
             // An incremental fetch (KIP-227) may carry no topics at all: forward it.
             let empty = empty && stripped;
-            split::<_, FetchResponse, _>(req, r, stripped, empty, move |resp| {
-                resp.responses.extend(refused.into_iter().map(|t| {
-                    let mut out =
-                        kafka_protocol::messages::fetch_response::FetchableTopicResponse::default();
-                    out.topic = t.topic;
-                    out.topic_id = t.topic_id;
-                    out.partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut d =
-                                kafka_protocol::messages::fetch_response::PartitionData::default();
-                            d.partition_index = p.partition;
-                            d.error_code = TOPIC_DENIED;
-                            d.high_watermark = -1;
-                            d.last_stable_offset = -1;
-                            d.log_start_offset = -1;
-                            d
-                        })
-                        .collect();
-                    out
-                }));
+            split::<_, FetchResponse, _>(req, r, (stripped, empty, false), move |resp| {
+                resp.responses
+                    .extend(refused.into_iter().map(|t| fetch_error(t, TOPIC_DENIED)));
             })
         }
         ApiKey::ListOffsets => {
@@ -338,7 +351,7 @@ pub fn check(
             }
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.topics = kept;
-            split::<_, ListOffsetsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, ListOffsetsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.topics.extend(refused.into_iter().map(|t| {
                     let mut out =
                         kafka_protocol::messages::list_offsets_response::ListOffsetsTopicResponse::default();
@@ -461,10 +474,8 @@ pub fn check(
                         forward(Some(patch::<FindCoordinatorResponse, _>(rewrite)))
                     }
                     found => {
-                        let code = found.map_or(CLUSTER_DENIED, |(res, code)| {
-                            deny(Operation::Describe, res);
-                            code
-                        });
+                        let (res, code) = found.unwrap_or((Resource::cluster(), CLUSTER_DENIED));
+                        deny(Operation::Describe, res);
                         answer::<FindCoordinatorResponse, _>(req, |resp| {
                             resp.error_code = code;
                             resp.node_id = BrokerId(-1);
@@ -479,20 +490,22 @@ pub fn check(
                     match coordinator_resource(key_type, k.as_str()) {
                         Some((res, _)) if allowed(s, Operation::Describe, res) => true,
                         found => {
-                            let code = found.map_or(CLUSTER_DENIED, |(res, code)| {
-                                deny(Operation::Describe, res);
-                                code
-                            });
+                            let (res, code) =
+                                found.unwrap_or((Resource::cluster(), CLUSTER_DENIED));
+                            deny(Operation::Describe, res);
                             refused.push((k.clone(), code));
                             false
                         }
                     }
                 });
                 let (stripped, empty) = (!refused.is_empty(), kept.coordinator_keys.is_empty());
-                let rewrite2 = rewrite.clone();
-                split::<_, FindCoordinatorResponse, _>(req, kept, stripped, empty, move |resp| {
-                    rewrite2(resp);
-                    resp.coordinators.extend(refused.into_iter().map(|(key, code)| {
+                split::<_, FindCoordinatorResponse, _>(
+                    req,
+                    kept,
+                    (stripped, empty, true),
+                    move |resp| {
+                        rewrite(resp);
+                        resp.coordinators.extend(refused.into_iter().map(|(key, code)| {
                         let mut c =
                             kafka_protocol::messages::find_coordinator_response::Coordinator::default();
                         c.key = key;
@@ -501,8 +514,8 @@ pub fn check(
                         c.error_code = code;
                         c
                     }));
-                })
-                .with_patch_if_forwarded(move || patch::<FindCoordinatorResponse, _>(rewrite))
+                    },
+                )
             }
         }
         ApiKey::JoinGroup => {
@@ -549,8 +562,12 @@ pub fn check(
             let code = if group_ok { TOPIC_DENIED } else { GROUP_DENIED };
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.topics = kept;
-            split::<_, OffsetCommitResponse, _>(req, r, stripped, empty || !group_ok, move |resp| {
-                resp.topics.extend(refused.into_iter().map(|t| {
+            split::<_, OffsetCommitResponse, _>(
+                req,
+                r,
+                (stripped, empty || !group_ok, false),
+                move |resp| {
+                    resp.topics.extend(refused.into_iter().map(|t| {
                     let mut out = kafka_protocol::messages::offset_commit_response::OffsetCommitResponseTopic::default();
                     out.name = t.name;
                     out.partitions = t
@@ -565,7 +582,8 @@ pub fn check(
                         .collect();
                     out
                 }));
-            })
+                },
+            )
         }
         ApiKey::OffsetFetch => {
             let mut r: OffsetFetchRequest = req.decode()?;
@@ -597,7 +615,19 @@ pub fn check(
             }
             let stripped = !refused.is_empty();
             let empty = stripped && r.topics.as_ref().is_some_and(Vec::is_empty);
-            split::<_, OffsetFetchResponse, _>(req, r, stripped, empty, move |resp| {
+            // Every topic of the group (topics = null): leave out those it may not Describe.
+            let every = r.topics.is_none();
+            let session = Arc::clone(cx.session);
+            split::<_, OffsetFetchResponse, _>(req, r, (stripped, empty, every), move |resp| {
+                if every {
+                    resp.topics.retain(|t| {
+                        allowed(
+                            &session,
+                            Operation::Describe,
+                            Resource::topic(name(&t.name)),
+                        )
+                    });
+                }
                 resp.topics.extend(
                     refused
                         .into_iter()
@@ -615,20 +645,36 @@ pub fn check(
             }
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.groups = kept;
-            split::<_, DescribeGroupsResponse, _>(req, r, stripped, empty, move |resp| {
-                resp.groups.extend(refused.into_iter().map(|g| {
-                    let mut d =
+            let want_ops = r.include_authorized_operations;
+            let session = Arc::clone(cx.session);
+            split::<_, DescribeGroupsResponse, _>(
+                req,
+                r,
+                (stripped, empty, want_ops),
+                move |resp| {
+                    if want_ops {
+                        for g in &mut resp.groups {
+                            g.authorized_operations =
+                                authorized_ops(&session, Resource::group(g.group_id.0.as_str()));
+                        }
+                    }
+                    resp.groups.extend(refused.into_iter().map(|g| {
+                        let mut d =
                         kafka_protocol::messages::describe_groups_response::DescribedGroup::default(
                         );
-                    d.group_id = g;
-                    d.error_code = GROUP_DENIED;
-                    d.authorized_operations = i32::MIN;
-                    d
-                }));
-            })
+                        d.group_id = g;
+                        d.error_code = GROUP_DENIED;
+                        d.authorized_operations = i32::MIN;
+                        d
+                    }));
+                },
+            )
         }
         ApiKey::ListGroups => {
             let session = Arc::clone(cx.session);
+            if allowed(s, Operation::Describe, Resource::cluster()) {
+                return Ok(forward(None));
+            }
             forward(Some(patch::<ListGroupsResponse, _>(move |resp| {
                 resp.groups.retain(|g| {
                     allowed(
@@ -649,7 +695,7 @@ pub fn check(
             }
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.groups_names = kept;
-            split::<_, DeleteGroupsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, DeleteGroupsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.results.extend(refused.into_iter().map(|g| {
                     let mut d =
                         kafka_protocol::messages::delete_groups_response::DeletableGroupResult::default();
@@ -671,7 +717,7 @@ pub fn check(
             }
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.topics = kept;
-            split::<_, CreateTopicsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, CreateTopicsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.topics.extend(refused.into_iter().map(|t| {
                     let mut d =
                         kafka_protocol::messages::create_topics_response::CreatableTopicResult::default();
@@ -695,7 +741,7 @@ pub fn check(
             }
             let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
             r.topic_names = kept;
-            split::<_, DeleteTopicsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, DeleteTopicsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.responses.extend(refused.into_iter().map(|t| {
                     let mut d =
                         kafka_protocol::messages::delete_topics_response::DeletableTopicResult::default();
@@ -725,7 +771,7 @@ pub fn check(
                 }
             });
             let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, DescribeConfigsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, DescribeConfigsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.results.extend(refused.into_iter().map(|(t, n, code)| {
                     let mut d = kafka_protocol::messages::describe_configs_response::DescribeConfigsResult::default();
                     d.resource_type = t;
@@ -754,7 +800,7 @@ pub fn check(
                 }
             });
             let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, AlterConfigsResponse, _>(req, r, stripped, empty, move |resp| {
+            split::<_, AlterConfigsResponse, _>(req, r, (stripped, empty, false), move |resp| {
                 resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
                     let mut d = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default();
                     d.resource_type = t;
@@ -783,15 +829,20 @@ pub fn check(
                 }
             });
             let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, IncrementalAlterConfigsResponse, _>(req, r, stripped, empty, move |resp| {
-                resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
+            split::<_, IncrementalAlterConfigsResponse, _>(
+                req,
+                r,
+                (stripped, empty, false),
+                move |resp| {
+                    resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
                     let mut d = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
                     d.resource_type = t;
                     d.resource_name = n;
                     d.error_code = code;
                     d
                 }));
-            })
+                },
+            )
         }
         ApiKey::InitProducerId => {
             let r: InitProducerIdRequest = req.decode()?;
@@ -841,28 +892,9 @@ pub fn check(
     })
 }
 
-impl Verdict {
-    /// For a forwarded request without a patch, sets one (used where every response needs an
-    /// address rewrite even when nothing was refused).
-    fn with_patch_if_forwarded(self, make: impl FnOnce() -> Patch) -> Verdict {
-        match self {
-            Verdict::Forward {
-                frame,
-                patch: None,
-                respond,
-            } => Verdict::Forward {
-                frame,
-                patch: Some(make()),
-                respond,
-            },
-            other => other,
-        }
-    }
-}
-
-/// Whether a config resource (a topic, or a broker: the cluster) may be described or altered;
-/// when not, the error code and the resource refused. Other resource types (broker loggers,
-/// client metrics) are refused as the cluster.
+/// Whether a config resource may be described or altered, and if not the error code and the
+/// resource refused: a topic's configs are the topic's, a group's the group's, and brokers',
+/// broker loggers' and client-metrics subscriptions' configs are the cluster's.
 fn config_target<'a>(
     s: &Session,
     kind: i8,
@@ -871,7 +903,10 @@ fn config_target<'a>(
 ) -> Result<(), (i16, Resource<'a>)> {
     let (resource, code) = match kind {
         CONFIG_TOPIC => (Resource::topic(resource_name), TOPIC_DENIED),
-        CONFIG_BROKER => (Resource::cluster(), CLUSTER_DENIED),
+        CONFIG_GROUP => (Resource::group(resource_name), GROUP_DENIED),
+        CONFIG_BROKER | CONFIG_BROKER_LOGGER | CONFIG_CLIENT_METRICS => {
+            (Resource::cluster(), CLUSTER_DENIED)
+        }
         _ => return Err((CLUSTER_DENIED, Resource::cluster())),
     };
     if allowed(s, op, resource) {
@@ -903,6 +938,29 @@ fn group_gate<T: Default + Encodable>(
         deny(Operation::Read, Resource::group(group));
         answer::<T, _>(req, refuse)
     }
+}
+
+fn fetch_error(
+    t: kafka_protocol::messages::fetch_request::FetchTopic,
+    code: i16,
+) -> kafka_protocol::messages::fetch_response::FetchableTopicResponse {
+    let mut out = kafka_protocol::messages::fetch_response::FetchableTopicResponse::default();
+    out.topic = t.topic;
+    out.topic_id = t.topic_id;
+    out.partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut d = kafka_protocol::messages::fetch_response::PartitionData::default();
+            d.partition_index = p.partition;
+            d.error_code = code;
+            d.high_watermark = -1;
+            d.last_stable_offset = -1;
+            d.log_start_offset = -1;
+            d
+        })
+        .collect();
+    out
 }
 
 fn produce_error(

@@ -5,6 +5,7 @@
 //! the reference example of embedding poolgate in a Kafka proxy.
 
 mod acl;
+mod alloc;
 mod conn;
 mod metrics;
 mod peers;
@@ -30,6 +31,9 @@ use tokio_rustls::rustls;
 use self::conn::Shared;
 use self::metrics::Metrics;
 use self::peers::{Peers, Refused};
+
+#[global_allocator]
+static ALLOCATOR: alloc::LazyHuge = alloc::LazyHuge;
 
 /// Arguments of `poolgate gateway`.
 #[derive(Debug, clap::Args)]
@@ -74,6 +78,14 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::ApiVersions) => {
                 return Err(CliError::usage(format!(
                     "{}:{}: [gateway], field `pass_through`: `{}` is always answered by the gateway",
+                    config.file(),
+                    p.line,
+                    p.name
+                )));
+            }
+            Some(k) if acl::checked_range(k).is_some() => {
+                return Err(CliError::usage(format!(
+                    "{}:{}: [gateway], field `pass_through`: `{}` is checked by the gateway and cannot be passed through",
                     config.file(),
                     p.line,
                     p.name
