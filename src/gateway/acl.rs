@@ -10,17 +10,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName, alter_configs_request::AlterConfigsRequest,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, EndTxnRequest, EndTxnResponse, FetchRequest,
+    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    SyncGroupRequest, SyncGroupResponse, TopicName, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse, alter_configs_request::AlterConfigsRequest,
     alter_configs_response::AlterConfigsResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -33,6 +35,7 @@ const TOPIC_DENIED: i16 = 29;
 const GROUP_DENIED: i16 = 30;
 const CLUSTER_DENIED: i16 = 31;
 const TXN_DENIED: i16 = 53;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
 
 /// Kafka's config resource types (DescribeConfigs, AlterConfigs).
 const CONFIG_TOPIC: i8 = 2;
@@ -87,7 +90,8 @@ pub struct Context<'a> {
 
 /// The APIs the gateway checks, with the highest version it understands for each: versions
 /// that name topics by id alone (Fetch 13+, DeleteTopics 6+) or batch groups (OffsetFetch 8+)
-/// are not offered, and Produce stops at 9, before responses carry broker addresses.
+/// are not offered, Produce stops at 9, before responses carry broker addresses, and
+/// AddPartitionsToTxn at 3, the last version clients use (4+ is broker to broker).
 pub const CHECKED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
@@ -110,6 +114,10 @@ pub const CHECKED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
 ];
 
 /// The version range the gateway checks for `api`, if it checks it.
@@ -881,6 +889,134 @@ pub fn check(
                         authorized_ops(&session, Resource::cluster());
                 }
             })))
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let r: AddPartitionsToTxnRequest = req.decode()?;
+            let txn = r.v3_and_below_transactional_id.0.as_str();
+            let txn_ok = allowed(s, Operation::Write, Resource::transactional_id(txn));
+            if !txn_ok {
+                deny(Operation::Write, Resource::transactional_id(txn));
+            }
+            let refused: Vec<bool> = r
+                .v3_and_below_topics
+                .iter()
+                .map(|t| !allowed(s, Operation::Write, Resource::topic(name(&t.name))))
+                .collect();
+            if txn_ok {
+                for (t, _) in r
+                    .v3_and_below_topics
+                    .iter()
+                    .zip(&refused)
+                    .filter(|(_, r)| **r)
+                {
+                    deny(Operation::Write, Resource::topic(name(&t.name)));
+                }
+            }
+            if txn_ok && !refused.contains(&true) {
+                forward(None)
+            } else {
+                // As Kafka: refused topics get 29 and the others OPERATION_NOT_ATTEMPTED (55);
+                // a refused transactional id fails every partition with 53.
+                answer::<AddPartitionsToTxnResponse, _>(req, |resp| {
+                    resp.results_by_topic_v3_and_below = r
+                        .v3_and_below_topics
+                        .into_iter()
+                        .zip(refused)
+                        .map(|(t, topic_refused)| {
+                            let code = match (txn_ok, topic_refused) {
+                                (false, _) => TXN_DENIED,
+                                (true, true) => TOPIC_DENIED,
+                                (true, false) => OPERATION_NOT_ATTEMPTED,
+                            };
+                            let mut out = kafka_protocol::messages::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+                            out.name = t.name;
+                            out.results_by_partition = t
+                                .partitions
+                                .iter()
+                                .map(|&p| {
+                                    let mut d = kafka_protocol::messages::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+                                    d.partition_index = p;
+                                    d.partition_error_code = code;
+                                    d
+                                })
+                                .collect();
+                            out
+                        })
+                        .collect();
+                })?
+            }
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let r: AddOffsetsToTxnRequest = req.decode()?;
+            let txn = Resource::transactional_id(r.transactional_id.0.as_str());
+            let group = Resource::group(r.group_id.0.as_str());
+            let code = if !allowed(s, Operation::Write, txn) {
+                deny(Operation::Write, txn);
+                TXN_DENIED
+            } else if !allowed(s, Operation::Read, group) {
+                deny(Operation::Read, group);
+                GROUP_DENIED
+            } else {
+                return Ok(forward(None));
+            };
+            answer::<AddOffsetsToTxnResponse, _>(req, |resp| resp.error_code = code)?
+        }
+        ApiKey::EndTxn => {
+            let r: EndTxnRequest = req.decode()?;
+            let txn = Resource::transactional_id(r.transactional_id.0.as_str());
+            if allowed(s, Operation::Write, txn) {
+                forward(None)
+            } else {
+                deny(Operation::Write, txn);
+                answer::<EndTxnResponse, _>(req, |resp| {
+                    resp.error_code = TXN_DENIED;
+                    resp.producer_id = kafka_protocol::messages::ProducerId(-1);
+                    resp.producer_epoch = -1;
+                })?
+            }
+        }
+        ApiKey::TxnOffsetCommit => {
+            let mut r: TxnOffsetCommitRequest = req.decode()?;
+            let txn = r.transactional_id.0.to_string();
+            let group = r.group_id.0.to_string();
+            let whole = if !allowed(s, Operation::Write, Resource::transactional_id(&txn)) {
+                deny(Operation::Write, Resource::transactional_id(&txn));
+                Some(TXN_DENIED)
+            } else if !allowed(s, Operation::Read, Resource::group(&group)) {
+                deny(Operation::Read, Resource::group(&group));
+                Some(GROUP_DENIED)
+            } else {
+                None
+            };
+            let (kept, refused): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut r.topics).into_iter().partition(|t| {
+                    whole.is_none() && allowed(s, Operation::Read, Resource::topic(name(&t.name)))
+                });
+            if whole.is_none() {
+                for t in &refused {
+                    deny(Operation::Read, Resource::topic(name(&t.name)));
+                }
+            }
+            let code = whole.unwrap_or(TOPIC_DENIED);
+            let (stripped, empty) = (!refused.is_empty(), kept.is_empty() || whole.is_some());
+            r.topics = kept;
+            split::<_, TxnOffsetCommitResponse, _>(req, r, (stripped, empty, false), move |resp| {
+                resp.topics.extend(refused.into_iter().map(|t| {
+                    let mut out = kafka_protocol::messages::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+                    out.name = t.name;
+                    out.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut d = kafka_protocol::messages::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+                            d.partition_index = p.partition_index;
+                            d.error_code = code;
+                            d
+                        })
+                        .collect();
+                    out
+                }));
+            })
         }
         _ => {
             if cx.pass_through {

@@ -604,8 +604,6 @@ fn refusal(req: &Request) -> Option<Bytes> {
         AlterPartitionReassignments => AlterPartitionReassignmentsResponse,
         ListPartitionReassignments => ListPartitionReassignmentsResponse,
         ElectLeaders => ElectLeadersResponse,
-        EndTxn => EndTxnResponse,
-        AddOffsetsToTxn => AddOffsetsToTxnResponse,
         DescribeLogDirs => DescribeLogDirsResponse,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse,
         GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse,

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::alter_configs_request::{
     AlterConfigsRequest, AlterConfigsResource as AlterConfigsRequestResource,
     AlterableConfig as AlterConfigsRequestConfig,
@@ -54,19 +55,27 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeAclsRequest, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
-    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest,
-    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, ProducerId, RequestHeader, SyncGroupRequest,
-    SyncGroupResponse, TopicName, TransactionalId,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeAclsRequest, DescribeClusterRequest, DescribeClusterResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    EndTxnRequest, EndTxnResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    ProducerId, RequestHeader, SyncGroupRequest, SyncGroupResponse, TopicName, TransactionalId,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use poolgate::authz::Operation;
@@ -938,6 +947,18 @@ fn sample(api: ApiKey, version: i16) -> Request {
         ),
         ApiKey::InitProducerId => request(api, version, &init_producer_id(Some("txn-other"))),
         ApiKey::DescribeCluster => request(api, version, &DescribeClusterRequest::default()),
+        ApiKey::AddPartitionsToTxn => request(
+            api,
+            version,
+            &add_partitions_to_txn("txn-app", &[("orders-eu", &[0]), ("secret", &[1])]),
+        ),
+        ApiKey::AddOffsetsToTxn => request(api, version, &add_offsets_to_txn("txn-app", "other-1")),
+        ApiKey::EndTxn => request(api, version, &end_txn("txn-other")),
+        ApiKey::TxnOffsetCommit => request(
+            api,
+            version,
+            &txn_offset_commit("txn-app", "app-1", &[("events-a", &[0]), ("secret", &[1])]),
+        ),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -3138,4 +3159,239 @@ fn advertised_versions_add_pass_through_apis() {
     ));
     assert_eq!(range_of(&v, ApiKey::DescribeProducers), Some((0, 0)));
     assert_eq!(range_of(&v, ApiKey::DescribeAcls), None, "not upstream");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+fn add_partitions_to_txn(txn: &str, topics: &[(&str, &[i32])]) -> AddPartitionsToTxnRequest {
+    let mut r = AddPartitionsToTxnRequest::default();
+    r.v3_and_below_transactional_id = TransactionalId(s(txn));
+    r.v3_and_below_producer_id = ProducerId(7);
+    r.v3_and_below_topics = topics
+        .iter()
+        .map(|(name, parts)| {
+            let mut t = AddPartitionsToTxnTopic::default();
+            t.name = topic(name);
+            t.partitions = parts.to_vec();
+            t
+        })
+        .collect();
+    r
+}
+
+fn add_partitions_codes(r: &AddPartitionsToTxnResponse) -> Vec<(String, Vec<(i32, i16)>)> {
+    r.results_by_topic_v3_and_below
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.results_by_partition
+                    .iter()
+                    .map(|p| (p.partition_index, p.partition_error_code))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn add_offsets_to_txn(txn: &str, group_id: &str) -> AddOffsetsToTxnRequest {
+    let mut r = AddOffsetsToTxnRequest::default();
+    r.transactional_id = TransactionalId(s(txn));
+    r.group_id = group(group_id);
+    r
+}
+
+fn end_txn(txn: &str) -> EndTxnRequest {
+    let mut r = EndTxnRequest::default();
+    r.transactional_id = TransactionalId(s(txn));
+    r.committed = true;
+    r
+}
+
+fn txn_offset_commit(
+    txn: &str,
+    group_id: &str,
+    topics: &[(&str, &[i32])],
+) -> TxnOffsetCommitRequest {
+    let mut r = TxnOffsetCommitRequest::default();
+    r.transactional_id = TransactionalId(s(txn));
+    r.group_id = group(group_id);
+    r.topics = topics
+        .iter()
+        .map(|(name, parts)| {
+            let mut t = TxnOffsetCommitRequestTopic::default();
+            t.name = topic(name);
+            t.partitions = parts
+                .iter()
+                .map(|&p| {
+                    let mut d = TxnOffsetCommitRequestPartition::default();
+                    d.partition_index = p;
+                    d.committed_offset = 10;
+                    d
+                })
+                .collect();
+            t
+        })
+        .collect();
+    r
+}
+
+fn txn_offset_commit_codes(r: &TxnOffsetCommitResponse) -> Vec<(String, Vec<(i32, i16)>)> {
+    r.topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.error_code))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn add_partitions_to_txn_needs_write_on_the_transaction_and_every_topic() {
+    let session = app();
+    for version in versions(ApiKey::AddPartitionsToTxn) {
+        let ok = request(
+            ApiKey::AddPartitionsToTxn,
+            version,
+            &add_partitions_to_txn("txn-app", &[("orders-eu", &[0, 1])]),
+        );
+        let (verdict, denials) = run(&session, &ok);
+        assert_untouched(verdict);
+        assert!(denials.is_empty());
+
+        let mixed = request(
+            ApiKey::AddPartitionsToTxn,
+            version,
+            &add_partitions_to_txn("txn-app", &[("orders-eu", &[0]), ("secret", &[1, 2])]),
+        );
+        let (verdict, denials) = run(&session, &mixed);
+        assert_eq!(denials, [denial(Operation::Write, "Topic:secret")]);
+        let resp: AddPartitionsToTxnResponse = answer_of(verdict, &mixed);
+        assert_eq!(
+            add_partitions_codes(&resp),
+            [
+                ("orders-eu".to_owned(), vec![(0, 55)]),
+                (
+                    "secret".to_owned(),
+                    vec![(1, TOPIC_DENIED), (2, TOPIC_DENIED)]
+                ),
+            ],
+            "v{version}: nothing is added when any topic is refused"
+        );
+
+        let txn = request(
+            ApiKey::AddPartitionsToTxn,
+            version,
+            &add_partitions_to_txn("txn-other", &[("orders-eu", &[0])]),
+        );
+        let (verdict, denials) = run(&session, &txn);
+        assert_eq!(
+            denials,
+            [denial(Operation::Write, "TransactionalId:txn-other")]
+        );
+        let resp: AddPartitionsToTxnResponse = answer_of(verdict, &txn);
+        assert_eq!(
+            add_partitions_codes(&resp),
+            [("orders-eu".to_owned(), vec![(0, TXN_DENIED)])]
+        );
+    }
+}
+
+#[test]
+fn add_offsets_and_end_txn_check_the_transaction_then_the_group() {
+    let session = app();
+    for version in versions(ApiKey::AddOffsetsToTxn) {
+        let ok = request(
+            ApiKey::AddOffsetsToTxn,
+            version,
+            &add_offsets_to_txn("txn-app", "app-1"),
+        );
+        assert_untouched(run(&session, &ok).0);
+        let group_refused = request(
+            ApiKey::AddOffsetsToTxn,
+            version,
+            &add_offsets_to_txn("txn-app", "other-1"),
+        );
+        let (verdict, denials) = run(&session, &group_refused);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: AddOffsetsToTxnResponse = answer_of(verdict, &group_refused);
+        assert_eq!(resp.error_code, GROUP_DENIED);
+        let txn_refused = request(
+            ApiKey::AddOffsetsToTxn,
+            version,
+            &add_offsets_to_txn("txn-other", "app-1"),
+        );
+        let resp: AddOffsetsToTxnResponse = answer_of(run(&session, &txn_refused).0, &txn_refused);
+        assert_eq!(resp.error_code, TXN_DENIED, "v{version}");
+    }
+    for version in versions(ApiKey::EndTxn) {
+        assert_untouched(
+            run(
+                &session,
+                &request(ApiKey::EndTxn, version, &end_txn("txn-app")),
+            )
+            .0,
+        );
+        let req = request(ApiKey::EndTxn, version, &end_txn("txn-other"));
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(
+            denials,
+            [denial(Operation::Write, "TransactionalId:txn-other")]
+        );
+        let resp: EndTxnResponse = answer_of(verdict, &req);
+        assert_eq!(resp.error_code, TXN_DENIED, "v{version}");
+    }
+}
+
+#[test]
+fn txn_offset_commit_refuses_topics_one_by_one_and_groups_whole() {
+    let session = app();
+    for version in versions(ApiKey::TxnOffsetCommit) {
+        let req = request(
+            ApiKey::TxnOffsetCommit,
+            version,
+            &txn_offset_commit("txn-app", "app-1", &[("events-a", &[0]), ("secret", &[1])]),
+        );
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Read, "Topic:secret")]);
+        let f = forwarded(verdict);
+        let sent: TxnOffsetCommitRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+        assert_eq!(sent.topics.len(), 1);
+        assert_eq!(sent.topics[0].name, topic("events-a"));
+        let mut upstream = TxnOffsetCommitResponse::default();
+        upstream.topics = vec![{
+            let mut t = TxnOffsetCommitResponseTopic::default();
+            t.name = topic("events-a");
+            t.partitions = vec![TxnOffsetCommitResponsePartition::default()];
+            t
+        }];
+        let resp = patched(f.patch.expect("a patch"), version, &upstream);
+        assert_eq!(
+            txn_offset_commit_codes(&resp),
+            [
+                ("events-a".to_owned(), vec![(0, 0)]),
+                ("secret".to_owned(), vec![(1, TOPIC_DENIED)]),
+            ],
+            "v{version}"
+        );
+
+        let other_group = request(
+            ApiKey::TxnOffsetCommit,
+            version,
+            &txn_offset_commit("txn-app", "other-1", &[("events-a", &[0])]),
+        );
+        let (verdict, denials) = run(&session, &other_group);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: TxnOffsetCommitResponse = answer_of(verdict, &other_group);
+        assert_eq!(
+            txn_offset_commit_codes(&resp),
+            [("events-a".to_owned(), vec![(0, GROUP_DENIED)])]
+        );
+    }
 }
