@@ -398,9 +398,10 @@ fn key_rotation_and_reauthentication_keep_a_client_working() {
     let after = ask(&mut stdin, &mut stdout, "produce 5 after");
     assert_eq!(after["delivered"], json!(5), "{after}");
     writeln!(stdin, "quit").unwrap();
-    assert_eq!(
-        stack.metric("poolgate_logins_total{outcome=\"reauth_failure\",reason=\"unknown_key\"}"),
-        0
+    let metrics = stack.metrics();
+    assert!(
+        !metrics.contains("outcome=\"reauth_failure\""),
+        "no re-authentication failed:\n{metrics}"
     );
 }
 
