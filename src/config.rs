@@ -574,6 +574,26 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
         "max_failure_delay",
         &mut g.max_failure_delay,
     );
+    if g.max_failure_delay < g.failure_delay {
+        let span = raw.max_failure_delay.as_ref().map(Spanned::span);
+        d.error(
+            span.as_ref(),
+            "[gateway], field `max_failure_delay`",
+            "must not be less than `failure_delay`",
+        );
+    }
+    if g.max_failure_delay >= g.login_timeout {
+        let span = raw
+            .max_failure_delay
+            .as_ref()
+            .or(raw.login_timeout.as_ref())
+            .map(Spanned::span);
+        d.error(
+            span.as_ref(),
+            "[gateway], field `max_failure_delay`",
+            "must be less than `login_timeout`, or a throttled client never hears why it failed",
+        );
+    }
     let mut count =
         |field: &Option<Spanned<i64>>, name: &str, min: i64, max: i64, out: &mut usize| {
             if let Some(v) = field {

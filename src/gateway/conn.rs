@@ -30,13 +30,14 @@ pub const PRE_AUTH_MAX_FRAME: usize = 32 * 1024;
 const UPSTREAM_MAX_FRAME: usize = 1 << 30;
 /// Requests in flight per connection before the gateway stops reading from the client.
 const MAX_IN_FLIGHT: usize = 1024;
+/// The shortest session lifetime reported and enforced.
+const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(1);
 /// How long a closing connection may take to deliver its last responses.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const OAUTHBEARER: &str = "OAUTHBEARER";
 const SASL_FAILED: i16 = 58;
 const UNSUPPORTED_MECHANISM: i16 = 33;
-const ILLEGAL_SASL_STATE: i16 = 34;
 const UNSUPPORTED_VERSION: i16 = 35;
 
 /// Everything the connections share.
@@ -71,9 +72,12 @@ pub enum End {
     /// The login failed; the error was sent.
     #[error("login failed: {0}")]
     LoginFailed(&'static str),
-    /// The client broke the SASL sequence (for instance, ignored the error challenge).
+    /// The client broke the SASL sequence.
     #[error("unexpected {0:?} request during SASL authentication")]
     Unexpected(ApiKey),
+    /// The client carried on after the error challenge instead of acknowledging it.
+    #[error("{0:?} request after the error challenge; nothing was forwarded")]
+    IgnoredChallenge(ApiKey),
     /// The token expired and the client did not re-authenticate.
     #[error("session expired without re-authentication")]
     Expired,
@@ -94,6 +98,7 @@ impl End {
             End::Wire(WireError::Closed | WireError::Io(_)) => None,
             End::Wire(_) => Some("malformed"),
             End::Unexpected(_) => Some("unexpected_request"),
+            End::IgnoredChallenge(_) => Some("ignored_challenge"),
             End::Upstream(_) => Some("upstream"),
             End::Refused(_) => Some("refused_api"),
         }
@@ -136,10 +141,11 @@ fn handshake_response(req: &Request, sasl: &mut Sasl) -> Result<(Bytes, bool), W
     if ok {
         *sasl = Sasl::Handshaken;
     } else {
+        // v0 (raw SASL frames after the handshake) is not offered.
         resp.error_code = if req.version() == 1 {
             UNSUPPORTED_MECHANISM
         } else {
-            ILLEGAL_SASL_STATE
+            UNSUPPORTED_VERSION
         };
     }
     Ok((
@@ -197,9 +203,7 @@ async fn sasl_authenticate(
         Sasl::Idle => Err(End::Unexpected(ApiKey::SaslAuthenticate)),
         Sasl::Challenged(code) => {
             // Whatever the client sent (normally the %x01 acknowledgement), the exchange has
-            // failed. Repeated failures from one peer wait longer before hearing so.
-            let delay = shared.peers.failed(peer.ip());
-            tokio::time::sleep(delay).await;
+            // failed (the challenge was already delayed).
             let frame =
                 authenticate_response(req, SASL_FAILED, Some(FAILED_MESSAGE), Bytes::new(), 0)?;
             Ok(Step::Failed(frame, code))
@@ -229,7 +233,16 @@ async fn sasl_authenticate(
                             previous = old.identity(),
                         );
                         *sasl = Sasl::Challenged("principal_changed");
-                        let challenge = poolgate::sasl::ErrorChallenge::invalid_token().to_bytes();
+                        tokio::time::sleep(shared.peers.failed(peer.ip())).await;
+                        let sasl_config = shared.gate.config().sasl();
+                        let challenge = poolgate::sasl::ErrorChallenge {
+                            scope: sasl_config.challenge_scope.clone(),
+                            openid_configuration: sasl_config
+                                .challenge_openid_configuration
+                                .clone(),
+                            ..poolgate::sasl::ErrorChallenge::invalid_token()
+                        }
+                        .to_bytes();
                         return Ok(Step::Challenge(authenticate_response(
                             req,
                             0,
@@ -238,9 +251,8 @@ async fn sasl_authenticate(
                             0,
                         )?));
                     }
-                    let now = shared.gate.validator().clock().now();
-                    let lifetime =
-                        i64::try_from(session.lifetime_at(now).as_millis()).unwrap_or(i64::MAX);
+                    let lifetime = i64::try_from(session_lifetime(shared, &session).as_millis())
+                        .unwrap_or(i64::MAX);
                     shared.metrics.login(ok_label, "ok");
                     shared.peers.succeeded(peer.ip());
                     tracing::info!(
@@ -263,6 +275,9 @@ async fn sasl_authenticate(
                 Err(rejection) => {
                     let code = rejection.code();
                     shared.metrics.login(fail_label, code);
+                    // The challenge already tells the client it failed: repeated failures from
+                    // one peer wait longer before hearing so, acknowledged or not.
+                    tokio::time::sleep(shared.peers.failed(peer.ip())).await;
                     tracing::warn!(
                         target: "poolgate::audit",
                         event = "login",
@@ -298,7 +313,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         let req = Request::parse(frame)?;
         let (out, next) = match (req.api, sasl) {
             (_, Sasl::Challenged(code)) if req.api != ApiKey::SaslAuthenticate => {
-                shared.metrics.dropped("ignored_challenge");
                 tracing::warn!(
                     target: "poolgate::audit",
                     event = "ignored_challenge",
@@ -307,7 +321,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                     api = ?req.api,
                     "client sent a request after a failed login; nothing was forwarded"
                 );
-                return Err(End::Unexpected(req.api));
+                return Err(End::IgnoredChallenge(req.api));
             }
             (ApiKey::ApiVersions, _) => (versions_response(shared, &req)?, None),
             (ApiKey::SaslHandshake, Sasl::Idle) => {
@@ -454,7 +468,7 @@ where
         if let Sasl::Challenged(_) = sasl
             && req.api != ApiKey::SaslAuthenticate
         {
-            break Err(End::Unexpected(req.api));
+            break Err(End::IgnoredChallenge(req.api));
         }
         let pending = match req.api {
             ApiKey::ApiVersions => Some(Pending::Local(versions_response(shared, &req)?)),
@@ -574,9 +588,14 @@ where
     outcome.and(writer_result)
 }
 
-/// The session's remaining lifetime (zero for an expired one, which is then closed at once).
+/// The session's remaining lifetime, reported as `session_lifetime_ms` and enforced: the time
+/// left on the token, but at least a second. A token accepted within the clock skew after its
+/// expiry (or with under a second left, as `exp` has whole seconds) would otherwise report 0,
+/// which KIP-368 clients read as "never re-authenticate".
 fn session_lifetime(shared: &Shared, session: &Session) -> Duration {
-    session.lifetime_at(shared.gate.validator().clock().now())
+    session
+        .lifetime_at(shared.gate.validator().clock().now())
+        .max(MIN_SESSION_LIFETIME)
 }
 
 /// An error response for a refused API, where its response can carry one at the top level.
