@@ -5,7 +5,7 @@
 #![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, MetadataRequest, ProduceReque
 use kafka_protocol::protocol::StrBytes;
 use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
+use poolgate::testkit::stack::{GatewayProcess, Tansu, e2e_cache, gateway_config};
 use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
 use serde_json::{Value, json};
 
@@ -22,24 +23,13 @@ const CLUSTER: &str = "lkc-e2e";
 
 /// Where `e2e/setup` put tansu and the virtualenv.
 fn cache() -> PathBuf {
-    let dir = std::env::var_os("POOLGATE_E2E_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/poolgate-e2e"),
-        PathBuf::from,
-    );
+    let dir = e2e_cache().expect("no tansu: run e2e/setup first (or e2e/run)");
     assert!(
-        dir.join("tansu/bin/tansu").exists() && dir.join("venv/bin/python").exists(),
-        "{} lacks tansu or the virtualenv: run e2e/setup first (or e2e/run)",
+        dir.join("venv/bin/python").exists(),
+        "{} lacks the virtualenv: run e2e/setup first (or e2e/run)",
         dir.display()
     );
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed on drop.
@@ -58,9 +48,19 @@ struct Stack {
     issuer: TestIssuer,
     broker: String,
     gateway: String,
-    metrics: String,
-    _tansu: Proc,
-    _gateway: Proc,
+    _dir: TempDir,
+    // Dropped before the broker, so the gateway never sees its upstream go first.
+    gateway_process: GatewayProcess,
+    _tansu: Tansu,
+}
+
+/// A folder removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Stack {
@@ -82,83 +82,27 @@ impl Stack {
                 ..IssuerConfig::default()
             }))
             .unwrap();
-        let port = free_port();
-        let broker = format!("127.0.0.1:{port}");
-        let tansu = Proc(
-            Command::new(cache.join("tansu/bin/tansu"))
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &format!("tcp://{broker}"),
-                    "--advertised-listener-url",
-                    &format!("tcp://{broker}"),
-                    "--storage-engine",
-                    "memory://tansu/",
-                    "--cluster-id",
-                    name,
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&broker).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tansu did not start"
-            );
-            std::thread::yield_now();
-        }
+        let tansu = Tansu::start(&cache.join("tansu/bin/tansu"), name).unwrap();
         let dir = std::env::temp_dir().join(format!("poolgate-e2e-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("gateway.toml");
-        std::fs::write(
+        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
+        std::fs::write(&config, gateway_config(&template, &issuer)).unwrap();
+        let gateway_process = GatewayProcess::spawn(
+            Path::new(env!("CARGO_BIN_EXE_poolgate")),
             &config,
-            std::fs::read_to_string("testdata/gateway/gateway.toml")
-                .unwrap()
-                .replace("{issuer}", issuer.issuer())
-                .replace("{discovery_url}", issuer.discovery_url().as_str()),
+            tansu.addr(),
+            &["--metrics-listen", "127.0.0.1:0"],
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poolgate"))
-            .args(["gateway", "--config"])
-            .arg(&config)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                &broker,
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn,poolgate::audit=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let gateway_proc = Proc(child);
-        let word_after = |marker: &str| {
-            line.split(marker)
-                .nth(1)
-                .and_then(|rest| rest.split([' ', ',', '/']).find(|w| !w.is_empty()))
-                .unwrap_or_else(|| panic!("no `{marker}` in {line:?}"))
-                .to_owned()
-        };
-        let gateway = word_after("listening on ");
-        let metrics = word_after("metrics on http://");
         Stack {
             rt,
             issuer,
-            broker,
-            gateway,
-            metrics,
+            broker: tansu.addr().to_owned(),
+            gateway: gateway_process.addr().to_owned(),
+            _dir: TempDir(dir),
+            gateway_process,
             _tansu: tansu,
-            _gateway: gateway_proc,
         }
     }
 
@@ -187,20 +131,12 @@ impl Stack {
     }
 
     fn metrics(&self) -> String {
-        use std::io::Read;
-        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
-        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        body
+        self.gateway_process.metrics().unwrap()
     }
 
     /// The value of one metric line (labels included in `series`), or 0 when absent.
     fn metric(&self, series: &str) -> u64 {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0)
+        self.gateway_process.metric(series)
     }
 
     fn latest_offset(&self, topic: &str) -> i64 {

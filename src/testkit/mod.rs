@@ -17,6 +17,7 @@ mod keys;
 mod mint;
 
 pub mod kafka;
+pub mod stack;
 
 pub use issuer::{
     Client, Counts, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Endpoint, Fault, GARBAGE_BODY,

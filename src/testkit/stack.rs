@@ -1,0 +1,192 @@
+//! Processes for the gateway's end-to-end tests and benchmarks: a tansu broker and
+//! `poolgate gateway`, started from binaries the caller names and killed on drop.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::TestIssuer;
+
+/// The folder `e2e/setup` installs tansu and the Python virtualenv into:
+/// `$POOLGATE_E2E_CACHE`, else `~/.cache/poolgate-e2e`; `None` when tansu is not there.
+pub fn e2e_cache() -> Option<PathBuf> {
+    let dir = match std::env::var_os("POOLGATE_E2E_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/poolgate-e2e"),
+    };
+    dir.join("tansu/bin/tansu").exists().then_some(dir)
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; a process should take it soon).
+///
+/// # Errors
+/// When no port can be bound.
+pub fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A gateway configuration template with `{issuer}` and `{discovery_url}` filled in for
+/// `issuer` (see `testdata/gateway/gateway.toml`).
+pub fn gateway_config(template: &str, issuer: &TestIssuer) -> String {
+    template
+        .replace("{issuer}", issuer.issuer())
+        .replace("{discovery_url}", issuer.discovery_url().as_str())
+}
+
+/// A child process, killed and reaped on drop.
+#[derive(Debug)]
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
+}
+
+/// A tansu broker with in-memory storage on a free 127.0.0.1 port.
+#[derive(Debug)]
+pub struct Tansu {
+    addr: String,
+    _child: Killed,
+}
+
+impl Tansu {
+    /// Starts `binary` (`tansu`) and waits until it accepts connections (at most 30 s).
+    ///
+    /// # Errors
+    /// When it cannot start or does not listen in time.
+    pub fn start(binary: &Path, cluster_id: &str) -> io::Result<Tansu> {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let url = format!("tcp://{addr}");
+        let child = Killed(
+            Command::new(binary)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .args([
+                    "--storage-engine",
+                    "memory://tansu/",
+                    "--cluster-id",
+                    cluster_id,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        let started = Instant::now();
+        while TcpStream::connect(&addr).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(timed_out("tansu did not listen within 30 s"));
+            }
+            std::thread::yield_now();
+        }
+        Ok(Tansu {
+            addr,
+            _child: child,
+        })
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+/// `poolgate gateway` listening on a free 127.0.0.1 port.
+#[derive(Debug)]
+pub struct GatewayProcess {
+    addr: String,
+    metrics: Option<String>,
+    _child: Killed,
+}
+
+impl GatewayProcess {
+    /// Runs `binary gateway --config CONFIG --listen 127.0.0.1:0 --upstream UPSTREAM EXTRA...`
+    /// and reads its start-up line for the addresses.
+    ///
+    /// # Errors
+    /// When it cannot start, or exits before listening.
+    pub fn spawn(
+        binary: &Path,
+        config: &Path,
+        upstream: &str,
+        extra: &[&str],
+    ) -> io::Result<GatewayProcess> {
+        let mut child = Command::new(binary)
+            .arg("gateway")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take();
+        let child = Killed(child);
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        let addr = line
+            .strip_prefix("poolgate gateway listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("no start-up line from the gateway: {line:?}"),
+                )
+            })?
+            .to_owned();
+        let metrics = line
+            .split_once("metrics on http://")
+            .and_then(|(_, url)| url.trim().strip_suffix("/metrics"))
+            .map(str::to_owned);
+        Ok(GatewayProcess {
+            addr,
+            metrics,
+            _child: child,
+        })
+    }
+
+    /// Where clients connect, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The Prometheus text from `GET /metrics` (started with `--metrics-listen`).
+    ///
+    /// # Errors
+    /// Without a metrics address, or when the request fails.
+    pub fn metrics(&self) -> io::Result<String> {
+        let addr = self.metrics.as_deref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "started without --metrics-listen")
+        })?;
+        let mut s = TcpStream::connect(addr)?;
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body)
+    }
+
+    /// The value of one series (name and labels exactly as printed), 0 when absent.
+    pub fn metric(&self, series: &str) -> u64 {
+        self.metrics()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
