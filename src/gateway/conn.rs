@@ -310,7 +310,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             Err(WireError::Closed) => return Err(End::Closed),
             other => other?,
         };
-        let req = Request::parse(frame)?;
+        let req = Request::from_wire(frame)?;
         let (out, next) = match (req.api, sasl) {
             (_, Sasl::Challenged(code)) if req.api != ApiKey::SaslAuthenticate => {
                 tracing::warn!(
@@ -461,7 +461,7 @@ where
             Err(WireError::Closed) => break Ok(()),
             Err(e) => break Err(e.into()),
         };
-        let req = match Request::parse(frame) {
+        let req = match Request::from_wire(frame) {
             Ok(r) => r,
             Err(e) => break Err(e.into()),
         };
@@ -509,7 +509,11 @@ where
                     Ok(v) => v,
                     Err(e) => break Err(e.into()),
                 };
-                let api_name = format!("{api:?}");
+                let api_name = if denials.is_empty() && !matches!(verdict, Verdict::Unsupported) {
+                    String::new()
+                } else {
+                    format!("{api:?}")
+                };
                 for d in &denials {
                     shared.metrics.denied(&api_name, d.operation.as_str());
                     tracing::warn!(
@@ -545,15 +549,9 @@ where
                         patch,
                         respond,
                     } => {
-                        let payload = frame.as_ref().map_or(&req.frame[..], |f| &f[4..]);
+                        let wire = frame.as_ref().unwrap_or(&req.wire);
                         let sent = async {
-                            up_w.write_all(
-                                &u32::try_from(payload.len())
-                                    .unwrap_or(u32::MAX)
-                                    .to_be_bytes(),
-                            )
-                            .await?;
-                            up_w.write_all(payload).await?;
+                            up_w.write_all(wire).await?;
                             up_w.flush().await
                         };
                         if let Err(e) = sent.await {
@@ -651,11 +649,11 @@ where
                 version,
                 patch,
             } => {
-                let payload = match read_frame(&mut upstream, UPSTREAM_MAX_FRAME).await {
+                let wire = match read_frame(&mut upstream, UPSTREAM_MAX_FRAME).await {
                     Ok(p) => p,
                     Err(e) => return Err(End::Upstream(format!("reading response: {e}"))),
                 };
-                let (got, body) = split_response(api, version, payload.clone())
+                let (got, body) = split_response(api, version, wire.slice(4..))
                     .map_err(|e| End::Upstream(e.to_string()))?;
                 if got != correlation_id {
                     return Err(End::Upstream(format!(
@@ -663,17 +661,7 @@ where
                     )));
                 }
                 match patch {
-                    None => {
-                        client
-                            .write_all(
-                                &u32::try_from(payload.len())
-                                    .unwrap_or(u32::MAX)
-                                    .to_be_bytes(),
-                            )
-                            .await
-                            .map_err(WireError::from)?;
-                        client.write_all(&payload).await.map_err(WireError::from)?;
-                    }
+                    None => client.write_all(&wire).await.map_err(WireError::from)?,
                     Some(patch) => {
                         let body =
                             patch(version, body).map_err(|e| End::Upstream(e.to_string()))?;

@@ -327,7 +327,7 @@ async fn fetch_versions(upstream: &str) -> Result<ApiVersionsResponse, String> {
         let payload = wire::read_frame(&mut stream, 1 << 20)
             .await
             .map_err(|e| e.to_string())?;
-        let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload)
+        let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload.slice(4..))
             .map_err(|e| e.to_string())?;
         let resp = ApiVersionsResponse::decode(&mut body, version).map_err(|e| e.to_string())?;
         if resp.error_code != 0 {

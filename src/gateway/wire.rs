@@ -40,7 +40,9 @@ pub enum WireError {
     Upstream(String),
 }
 
-/// Reads one length-prefixed frame, refusing lengths over `cap` before allocating.
+/// Reads one frame, refusing lengths over `cap` before allocating. The frame comes back whole,
+/// length prefix included, so that it can be forwarded with one write; its payload is
+/// `frame.slice(4..)`.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Result<Bytes, WireError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
@@ -56,15 +58,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Result<B
             cap,
         });
     };
-    let mut buf = BytesMut::zeroed(size);
-    r.read_exact(&mut buf).await?;
+    // Read into spare capacity: no zero-filling, and never past this frame.
+    let mut buf = BytesMut::with_capacity(size + 4);
+    buf.put_i32(len);
+    let mut rest = (&mut *r).take(size as u64);
+    while buf.len() < size + 4 {
+        if rest.read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     Ok(buf.freeze())
 }
 
 /// A decoded request: its header, the API it names, and the undecoded body.
 #[derive(Debug)]
 pub struct Request {
-    /// The whole frame payload as received (header and body), to forward untouched.
+    /// The frame as received, length prefix included, to forward untouched.
+    pub wire: Bytes,
+    /// The frame's payload (header and body).
     pub frame: Bytes,
     /// The request header.
     pub header: RequestHeader,
@@ -75,7 +86,14 @@ pub struct Request {
 }
 
 impl Request {
-    /// Splits a frame into header and body. Never panics on short or hostile input.
+    /// Parses a frame as [`read_frame`] returns it (length prefix included).
+    pub fn from_wire(wire: Bytes) -> Result<Request, WireError> {
+        let mut req = Request::parse(wire.slice(4.min(wire.len())..))?;
+        req.wire = wire;
+        Ok(req)
+    }
+
+    /// Splits a frame payload into header and body. Never panics on short or hostile input.
     pub fn parse(frame: Bytes) -> Result<Request, WireError> {
         if frame.len() < 8 {
             return Err(WireError::Header(format!(
@@ -93,7 +111,11 @@ impl Request {
         let mut body = frame.clone();
         let header = RequestHeader::decode(&mut body, api.request_header_version(version))
             .map_err(|e| WireError::Header(e.to_string()))?;
+        let mut wire = BytesMut::with_capacity(frame.len() + 4);
+        wire.put_u32(u32::try_from(frame.len()).unwrap_or(u32::MAX));
+        wire.put_slice(&frame);
         Ok(Request {
+            wire: wire.freeze(),
             frame,
             header,
             api,
@@ -233,6 +255,14 @@ mod tests {
     async fn frames_over_the_cap_are_refused_before_allocation() {
         let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3];
         let err = read_frame(&mut input, 1024).await.unwrap_err();
+        let mut two: &[u8] = &[0, 0, 0, 2, 7, 8, 0, 0, 0, 1, 9];
+        let first = read_frame(&mut two, 1024).await.unwrap();
+        assert_eq!(
+            &first[..],
+            &[0, 0, 0, 2, 7, 8],
+            "one frame, prefix included, no more"
+        );
+        assert_eq!(&read_frame(&mut two, 1024).await.unwrap()[4..], &[9]);
         assert!(
             matches!(err, WireError::Oversized { cap: 1024, .. }),
             "{err}"
