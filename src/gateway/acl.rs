@@ -240,6 +240,36 @@ fn name(n: &TopicName) -> &str {
     n.0.as_str()
 }
 
+/// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: each resource needs `$op` on its
+/// config target ([`config_target`]); refused ones come back in `$results` with their error.
+macro_rules! config_arm {
+    ($req:expr, $s:expr, $deny:ident, $Req:ty, $Resp:ty, $results:ident, $Result:ty, $op:expr) => {{
+        let mut r: $Req = $req.decode()?;
+        let mut refused = Vec::new();
+        r.resources.retain(|c| {
+            match config_target($s, c.resource_type, c.resource_name.as_str(), $op) {
+                Ok(()) => true,
+                Err((code, res)) => {
+                    $deny($op, res);
+                    refused.push((c.resource_type, c.resource_name.clone(), code));
+                    false
+                }
+            }
+        });
+        let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
+        split::<_, $Resp, _>($req, r, (stripped, empty, false), move |resp| {
+            resp.$results
+                .extend(refused.into_iter().map(|(kind, name, code)| {
+                    let mut d = <$Result>::default();
+                    d.resource_type = kind;
+                    d.resource_name = name;
+                    d.error_code = code;
+                    d
+                }));
+        })
+    }};
+}
+
 /// Decides what to do with one request of an authenticated session, recording each refused
 /// operation in `denials`.
 ///
@@ -759,99 +789,36 @@ pub fn check(
                 }));
             })
         }
-        ApiKey::DescribeConfigs => {
-            let mut r: DescribeConfigsRequest = req.decode()?;
-            let mut refused = Vec::new();
-            r.resources.retain(|c| {
-                let verdict = config_target(
-                    s,
-                    c.resource_type,
-                    c.resource_name.as_str(),
-                    Operation::DescribeConfigs,
-                );
-                match verdict {
-                    Ok(()) => true,
-                    Err((code, res)) => {
-                        deny(Operation::DescribeConfigs, res);
-                        refused.push((c.resource_type, c.resource_name.clone(), code));
-                        false
-                    }
-                }
-            });
-            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, DescribeConfigsResponse, _>(req, r, (stripped, empty, false), move |resp| {
-                resp.results.extend(refused.into_iter().map(|(t, n, code)| {
-                    let mut d = kafka_protocol::messages::describe_configs_response::DescribeConfigsResult::default();
-                    d.resource_type = t;
-                    d.resource_name = n;
-                    d.error_code = code;
-                    d
-                }));
-            })
-        }
-        ApiKey::AlterConfigs => {
-            let mut r: AlterConfigsRequest = req.decode()?;
-            let mut refused = Vec::new();
-            r.resources.retain(|c| {
-                match config_target(
-                    s,
-                    c.resource_type,
-                    c.resource_name.as_str(),
-                    Operation::AlterConfigs,
-                ) {
-                    Ok(()) => true,
-                    Err((code, res)) => {
-                        deny(Operation::AlterConfigs, res);
-                        refused.push((c.resource_type, c.resource_name.clone(), code));
-                        false
-                    }
-                }
-            });
-            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, AlterConfigsResponse, _>(req, r, (stripped, empty, false), move |resp| {
-                resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
-                    let mut d = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default();
-                    d.resource_type = t;
-                    d.resource_name = n;
-                    d.error_code = code;
-                    d
-                }));
-            })
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            let mut r: IncrementalAlterConfigsRequest = req.decode()?;
-            let mut refused = Vec::new();
-            r.resources.retain(|c| {
-                match config_target(
-                    s,
-                    c.resource_type,
-                    c.resource_name.as_str(),
-                    Operation::AlterConfigs,
-                ) {
-                    Ok(()) => true,
-                    Err((code, res)) => {
-                        deny(Operation::AlterConfigs, res);
-                        refused.push((c.resource_type, c.resource_name.clone(), code));
-                        false
-                    }
-                }
-            });
-            let (stripped, empty) = (!refused.is_empty(), r.resources.is_empty());
-            split::<_, IncrementalAlterConfigsResponse, _>(
-                req,
-                r,
-                (stripped, empty, false),
-                move |resp| {
-                    resp.responses.extend(refused.into_iter().map(|(t, n, code)| {
-                    let mut d = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-                    d.resource_type = t;
-                    d.resource_name = n;
-                    d.error_code = code;
-                    d
-                }));
-                },
-            )
-        }
+        ApiKey::DescribeConfigs => config_arm!(
+            req,
+            s,
+            deny,
+            DescribeConfigsRequest,
+            DescribeConfigsResponse,
+            results,
+            kafka_protocol::messages::describe_configs_response::DescribeConfigsResult,
+            Operation::DescribeConfigs
+        ),
+        ApiKey::AlterConfigs => config_arm!(
+            req,
+            s,
+            deny,
+            AlterConfigsRequest,
+            AlterConfigsResponse,
+            responses,
+            kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse,
+            Operation::AlterConfigs
+        ),
+        ApiKey::IncrementalAlterConfigs => config_arm!(
+            req,
+            s,
+            deny,
+            IncrementalAlterConfigsRequest,
+            IncrementalAlterConfigsResponse,
+            responses,
+            kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse,
+            Operation::AlterConfigs
+        ),
         ApiKey::InitProducerId => {
             let r: InitProducerIdRequest = req.decode()?;
             let (op, res, code) = match &r.transactional_id {
