@@ -5,6 +5,10 @@
 //! the reference example of embedding poolgate in a Kafka proxy.
 
 mod acl;
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is unsafe by definition; see the module's documentation"
+)]
 mod alloc;
 mod conn;
 mod metrics;

@@ -295,7 +295,10 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
         version: 2,
         compression: Compression::None,
     };
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "encoding an uncompressed batch into memory cannot fail"
+    )]
     RecordBatchEncoder::encode(&mut out, &records, &options)
         .expect("an uncompressed batch always encodes");
     out.freeze()
