@@ -140,6 +140,7 @@ pub(crate) struct RawGateway {
     #[serde(default)]
     pub(crate) pass_through: Vec<Spanned<String>>,
     pub(crate) login_timeout: Option<Spanned<String>>,
+    pub(crate) idle_timeout: Option<Spanned<String>>,
     pub(crate) max_frame_bytes: Option<Spanned<i64>>,
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) max_connections_per_peer: Option<Spanned<i64>>,
@@ -487,6 +488,9 @@ pub struct GatewayConfig {
     pub pass_through: Vec<PassThrough>,
     /// How long a connection may take from accept to a successful login.
     pub login_timeout: Duration,
+    /// How long an authenticated connection may stay without requests or responses in flight
+    /// before it is closed (Kafka's `connections.max.idle.ms`, 10 minutes).
+    pub idle_timeout: Duration,
     /// The largest request frame accepted from an authenticated session; before login, frames
     /// are capped much lower.
     pub max_frame_bytes: usize,
@@ -518,6 +522,7 @@ impl Default for GatewayConfig {
             allow_plaintext: false,
             pass_through: Vec::new(),
             login_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
             max_frame_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
             max_connections_per_peer: 2_000,
@@ -568,6 +573,7 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
         }
     };
     duration(&raw.login_timeout, "login_timeout", &mut g.login_timeout);
+    duration(&raw.idle_timeout, "idle_timeout", &mut g.idle_timeout);
     duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
     duration(
         &raw.max_failure_delay,

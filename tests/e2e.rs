@@ -65,6 +65,11 @@ impl Drop for TempDir {
 
 impl Stack {
     fn start(name: &str) -> Stack {
+        Stack::start_with(name, |t| t)
+    }
+
+    /// A stack whose gateway configuration is the template changed by `edit`.
+    fn start_with(name: &str, edit: impl FnOnce(String) -> String) -> Stack {
         let cache = cache();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -87,7 +92,7 @@ impl Stack {
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("gateway.toml");
         let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
-        std::fs::write(&config, gateway_config(&template, &issuer)).unwrap();
+        std::fs::write(&config, edit(gateway_config(&template, &issuer))).unwrap();
         let gateway_process = GatewayProcess::spawn(
             Path::new(env!("CARGO_BIN_EXE_poolgate")),
             &config,
@@ -422,4 +427,36 @@ fn a_client_ignoring_the_error_challenge_gets_nothing_forwarded() {
         "nothing reached the broker"
     );
     assert!(stack.metric("poolgate_connections_dropped_total{reason=\"ignored_challenge\"}") >= 1);
+}
+
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
+    let stack = Stack::start_with("idle", |t| {
+        assert!(t.contains("login_timeout = \"3s\"\n"));
+        t.replace(
+            "login_timeout = \"3s\"\n",
+            "login_timeout = \"3s\"\nidle_timeout = \"2s\"\n",
+        )
+    });
+    let message = token(&stack, Duration::from_secs(600));
+    stack.rt.block_on(async {
+        let mut busy = KafkaClient::connect(&stack.gateway).await.unwrap();
+        assert_eq!(busy.sasl_oauthbearer(&message).await.unwrap().error_code, 0);
+        let mut idle = KafkaClient::connect(&stack.gateway).await.unwrap();
+        assert_eq!(idle.sasl_oauthbearer(&message).await.unwrap().error_code, 0);
+        idle.call(12, MetadataRequest::default()).await.unwrap();
+        // The idle one is closed; the busy one, asking all the while, keeps working.
+        let closed = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(20), idle.read_to_close()).await
+        });
+        while !closed.is_finished() {
+            busy.call(12, MetadataRequest::default())
+                .await
+                .expect("a busy connection stays open");
+        }
+        assert_eq!(closed.await.unwrap().expect("closed when idle").unwrap(), 0);
+        busy.call(12, MetadataRequest::default()).await.unwrap();
+    });
+    assert!(stack.metric("poolgate_connections_dropped_total{reason=\"idle\"}") >= 1);
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -58,6 +58,8 @@ pub struct Shared {
     pub peers: Peers,
     /// The largest request frame from an authenticated session.
     pub max_frame: usize,
+    /// How long an authenticated connection may be idle.
+    pub idle_timeout: Duration,
 }
 
 /// How a connection ended, for the log.
@@ -81,6 +83,9 @@ pub enum End {
     /// The token expired and the client did not re-authenticate.
     #[error("session expired without re-authentication")]
     Expired,
+    /// No request and no response in flight for `idle_timeout`.
+    #[error("idle for longer than the idle timeout")]
+    Idle,
     /// The upstream broker could not be reached or broke the protocol.
     #[error("upstream: {0}")]
     Upstream(String),
@@ -94,6 +99,7 @@ impl End {
     pub fn drop_reason(&self) -> Option<&'static str> {
         match self {
             End::Closed | End::LoginFailed(_) | End::Expired => None,
+            End::Idle => Some("idle"),
             End::Wire(WireError::Oversized { .. }) => Some("oversized_frame"),
             End::Wire(WireError::Closed | WireError::Io(_)) => None,
             End::Wire(_) => Some("malformed"),
@@ -433,8 +439,11 @@ where
     let mut client_r = BufReader::with_capacity(64 * 1024, client_r);
     let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    // Requests whose response is not yet written to the client: an idle connection has none.
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let mut writer = tokio::spawn(respond(
         rx,
+        Arc::clone(&in_flight),
         BufReader::with_capacity(64 * 1024, up_r),
         BufWriter::with_capacity(64 * 1024, client_w),
     ));
@@ -443,8 +452,17 @@ where
     let mut sasl = Sasl::Idle;
     let mut denials = Vec::new();
     let mut writer_done = None;
+    let mut idle_at = Instant::now() + shared.idle_timeout;
     let outcome: Result<(), End> = loop {
         let frame = tokio::select! {
+            () = tokio::time::sleep_until(idle_at) => {
+                idle_at = Instant::now() + shared.idle_timeout;
+                if in_flight.load(Ordering::Acquire) > 0 {
+                    continue;
+                }
+                tracing::info!(peer = %peer, identity = session.identity(), "closing an idle connection");
+                break Err(End::Idle);
+            }
             f = read_frame(&mut client_r, shared.max_frame) => f,
             // The client or the upstream went away on the response side: stop reading too.
             done = &mut writer => {
@@ -461,6 +479,7 @@ where
             Err(WireError::Closed) => break Ok(()),
             Err(e) => break Err(e.into()),
         };
+        idle_at = Instant::now() + shared.idle_timeout;
         let req = match Request::from_wire(frame) {
             Ok(r) => r,
             Err(e) => break Err(e.into()),
@@ -478,6 +497,7 @@ where
                 }
                 let (frame, ok) = handshake_response(&req, &mut sasl)?;
                 if !ok {
+                    in_flight.fetch_add(1, Ordering::AcqRel);
                     let _ = tx.send(Pending::Local(frame)).await;
                     break Err(End::LoginFailed("unsupported_mechanism"));
                 }
@@ -492,6 +512,7 @@ where
                     }
                     Ok(Step::Challenge(frame)) => Some(Pending::Local(frame)),
                     Ok(Step::Failed(frame, code)) => {
+                        in_flight.fetch_add(1, Ordering::AcqRel);
                         let _ = tx.send(Pending::Local(frame)).await;
                         break Err(End::LoginFailed(code));
                     }
@@ -568,6 +589,9 @@ where
                 }
             }
         };
+        if pending.is_some() {
+            in_flight.fetch_add(1, Ordering::AcqRel);
+        }
         if let Some(p) = pending
             && tx.send(p).await.is_err()
         {
@@ -633,6 +657,7 @@ fn refusal(req: &Request) -> Option<Bytes> {
 /// after checking their correlation id and applying the request's patch.
 async fn respond<R, W>(
     mut rx: mpsc::Receiver<Pending>,
+    in_flight: Arc<AtomicUsize>,
     mut upstream: R,
     mut client: W,
 ) -> Result<(), End>
@@ -683,6 +708,7 @@ where
         if rx.is_empty() {
             client.flush().await.map_err(WireError::from)?;
         }
+        in_flight.fetch_sub(1, Ordering::AcqRel);
     }
     client.flush().await.map_err(WireError::from)?;
     let _ = client.shutdown().await;

@@ -163,6 +163,7 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
                 g.max_failure_delay,
             ),
             max_frame: g.max_frame_bytes,
+            idle_timeout: g.idle_timeout,
         });
         if upstream_versions.is_err() {
             tokio::spawn(refresh_versions(Arc::clone(&shared), pass));
