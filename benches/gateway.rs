@@ -47,9 +47,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +60,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
+use poolgate::testkit::stack::{GatewayProcess, Tansu, e2e_cache, gateway_config};
 use poolgate::testkit::{IssuerConfig, TestIssuer};
 use serde_json::json;
 
@@ -88,13 +87,7 @@ const PRODUCE_RATIO_TARGET: f64 = 0.9;
 
 /// Where `e2e/setup` put tansu.
 fn tansu() -> Option<PathBuf> {
-    let dir = std::env::var_os("POOLGATE_E2E_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/poolgate-e2e"))
-        })?;
-    let bin = dir.join("tansu/bin/tansu");
-    bin.exists().then_some(bin)
+    e2e_cache().map(|dir| dir.join("tansu/bin/tansu"))
 }
 
 /// `cargo bench -- --test` (or `cargo test --benches`): run everything once, small.
@@ -102,28 +95,9 @@ fn test_mode() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local address")
-        .port()
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn cpu(&self) -> Duration {
-        cpu_time(&format!("/proc/{}/stat", self.0.id()))
-    }
+/// CPU time of the process `pid` so far.
+fn cpu_of(pid: u32) -> Duration {
+    cpu_time(&format!("/proc/{pid}/stat"))
 }
 
 /// User + system CPU time of a process so far, from `/proc` (zero where there is none).
@@ -183,48 +157,16 @@ impl Cpu {
     }
 }
 
-/// Starts tansu with in-memory storage on `broker` and waits until it accepts connections.
-fn start_tansu(bin: &Path, broker: &str) -> Proc {
-    let proc = Proc(
-        Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://{broker}"),
-                "--advertised-listener-url",
-                &format!("tcp://{broker}"),
-                "--storage-engine",
-                "memory://tansu/",
-                "--cluster-id",
-                "bench",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tansu"),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(broker).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "tansu did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    proc
-}
-
 /// Tansu, the issuer and a gateway in front of tansu. Fields drop in order: the gateway and
 /// tansu are killed, then the issuer stops, then its runtime.
 struct Stack {
-    tansu_bin: PathBuf,
     broker: String,
     gateway: String,
     /// The SASL client first message: one token, the same bytes every login.
     login: Arc<Vec<u8>>,
     dir: PathBuf,
-    gateway_proc: Proc,
-    tansu: Proc,
+    gateway_proc: GatewayProcess,
+    tansu: Tansu,
     _issuer: TestIssuer,
     _issuer_rt: tokio::runtime::Runtime,
 }
@@ -258,43 +200,27 @@ impl Stack {
             }))
             .expect("start the issuer");
 
-        let broker = format!("127.0.0.1:{}", free_port());
-        let tansu = start_tansu(tansu_bin, &broker);
+        let tansu = Tansu::start(tansu_bin, "bench").expect("start tansu");
+        let broker = tansu.addr().to_owned();
 
         let dir =
             std::env::temp_dir().join(format!("poolgate-bench-gateway-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("gateway.toml");
-        std::fs::write(
+        let template = std::fs::read_to_string(root.join("testdata/gateway/gateway.toml"))
+            .expect("read gateway.toml");
+        std::fs::write(&config, gateway_config(&template, &issuer)).expect("write gateway.toml");
+        // Errors only: at the gateway's default (`warn,poolgate::audit=info`) every login
+        // writes an audit line to stderr, which would be part of every measured login.
+        let gateway_proc = GatewayProcess::spawn_with_env(
+            Path::new(env!("CARGO_BIN_EXE_poolgate")),
             &config,
-            std::fs::read_to_string(root.join("testdata/gateway/gateway.toml"))
-                .expect("read gateway.toml")
-                .replace("{issuer}", issuer.issuer())
-                .replace("{discovery_url}", issuer.discovery_url().as_str()),
+            &broker,
+            &[],
+            &[("RUST_LOG", "error")],
         )
-        .expect("write gateway.toml");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poolgate"))
-            .args(["gateway", "--config"])
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--upstream", &broker])
-            // Errors only: at the gateway's default (`warn,poolgate::audit=info`) every login
-            // writes an audit line to stderr, which would be part of every measured login.
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn poolgate gateway");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("gateway stdout"))
-            .read_line(&mut line)
-            .expect("read the gateway's first line");
-        let gateway_proc = Proc(child);
-        let gateway = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split([' ', ',']).find(|w| !w.is_empty()))
-            .unwrap_or_else(|| panic!("the gateway did not start: {line:?}"))
-            .to_owned();
+        .expect("start poolgate gateway");
+        let gateway = gateway_proc.addr().to_owned();
 
         let token = issuer
             .mint()
@@ -308,7 +234,6 @@ impl Stack {
             .expect("client first message")
             .to_bytes();
         Stack {
-            tansu_bin: tansu_bin.to_owned(),
             broker,
             gateway,
             login: Arc::new(login),
@@ -326,15 +251,13 @@ impl Stack {
     /// core and its RSS about 3x the data), so each produce measurement starts from an empty
     /// broker. Sessions through the gateway must log in again afterwards.
     fn restart_broker(&mut self) {
-        let _ = self.tansu.0.kill();
-        let _ = self.tansu.0.wait();
-        self.tansu = start_tansu(&self.tansu_bin, &self.broker);
+        self.tansu.restart().expect("restart tansu");
     }
 
     fn cpu(&self) -> Cpu {
         Cpu {
-            gateway: self.gateway_proc.cpu(),
-            tansu: self.tansu.cpu(),
+            gateway: cpu_of(self.gateway_proc.pid()),
+            tansu: cpu_of(self.tansu.pid()),
             client: cpu_time("/proc/self/stat"),
         }
     }
@@ -605,7 +528,7 @@ fn login_latency(rt: &tokio::runtime::Runtime, stack: &Stack, sum: &mut Summary)
     );
     let mut login_times = Vec::with_capacity(sequential);
     let mut direct_times = Vec::with_capacity(sequential);
-    let gateway_before = stack.gateway_proc.cpu();
+    let gateway_before = cpu_of(stack.gateway_proc.pid());
     rt.block_on(async {
         let mut round = 0;
         while login_times.len() < sequential {
@@ -626,7 +549,7 @@ fn login_latency(rt: &tokio::runtime::Runtime, stack: &Stack, sum: &mut Summary)
             round += 1;
         }
     });
-    let gateway_cpu = stack.gateway_proc.cpu().saturating_sub(gateway_before);
+    let gateway_cpu = cpu_of(stack.gateway_proc.pid()).saturating_sub(gateway_before);
     let login = Latency::of(login_times);
     let direct = Latency::of(direct_times);
     println!("{}", login.line("gateway login"));

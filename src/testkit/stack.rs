@@ -56,16 +56,48 @@ fn timed_out(what: &str) -> io::Error {
 #[derive(Debug)]
 pub struct Tansu {
     addr: String,
+    binary: PathBuf,
+    cluster_id: String,
     _child: Killed,
 }
 
 impl Tansu {
-    /// Starts `binary` (`tansu`) and waits until it accepts connections (at most 30 s).
+    /// Starts `binary` (`tansu`) on a free port and waits until it accepts connections (at
+    /// most 30 s).
     ///
     /// # Errors
     /// When it cannot start or does not listen in time.
     pub fn start(binary: &Path, cluster_id: &str) -> io::Result<Tansu> {
-        let addr = format!("127.0.0.1:{}", free_port()?);
+        Tansu::start_at(binary, &format!("127.0.0.1:{}", free_port()?), cluster_id)
+    }
+
+    /// Starts `binary` on `addr` (for a fresh broker where an old one was), and waits until it
+    /// accepts connections (at most 30 s).
+    ///
+    /// # Errors
+    /// When it cannot start or does not listen in time.
+    pub fn start_at(binary: &Path, addr: &str, cluster_id: &str) -> io::Result<Tansu> {
+        let child = Tansu::spawn(binary, addr, cluster_id)?;
+        Ok(Tansu {
+            addr: addr.to_owned(),
+            binary: binary.to_owned(),
+            cluster_id: cluster_id.to_owned(),
+            _child: child,
+        })
+    }
+
+    /// Replaces the broker with a fresh, empty one on the same address.
+    ///
+    /// # Errors
+    /// When the new one cannot start or does not listen in time.
+    pub fn restart(&mut self) -> io::Result<()> {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+        self._child = Tansu::spawn(&self.binary, &self.addr, &self.cluster_id)?;
+        Ok(())
+    }
+
+    fn spawn(binary: &Path, addr: &str, cluster_id: &str) -> io::Result<Killed> {
         let url = format!("tcp://{addr}");
         let child = Killed(
             Command::new(binary)
@@ -87,21 +119,23 @@ impl Tansu {
                 .spawn()?,
         );
         let started = Instant::now();
-        while TcpStream::connect(&addr).is_err() {
+        while TcpStream::connect(addr).is_err() {
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(timed_out("tansu did not listen within 30 s"));
             }
             std::thread::yield_now();
         }
-        Ok(Tansu {
-            addr,
-            _child: child,
-        })
+        Ok(child)
     }
 
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The process id (for reading its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
     }
 }
 
@@ -125,12 +159,27 @@ impl GatewayProcess {
         upstream: &str,
         extra: &[&str],
     ) -> io::Result<GatewayProcess> {
+        GatewayProcess::spawn_with_env(binary, config, upstream, extra, &[])
+    }
+
+    /// [`GatewayProcess::spawn`] with environment variables set, such as `RUST_LOG`.
+    ///
+    /// # Errors
+    /// When it cannot start, or exits before listening.
+    pub fn spawn_with_env(
+        binary: &Path,
+        config: &Path,
+        upstream: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<GatewayProcess> {
         let mut child = Command::new(binary)
             .arg("gateway")
             .arg("--config")
             .arg(config)
             .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -164,6 +213,11 @@ impl GatewayProcess {
     /// Where clients connect, `127.0.0.1:PORT`.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The process id (for reading its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
     }
 
     /// The Prometheus text from `GET /metrics` (started with `--metrics-listen`).
