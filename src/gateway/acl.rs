@@ -467,8 +467,13 @@ pub fn check(
                     }
                 }
                 if want_cluster_ops {
+                    // As Kafka: the cluster's operations only for those who may Describe it.
                     resp.cluster_authorized_operations =
-                        authorized_ops(&session, Resource::cluster());
+                        if allowed(&session, Operation::Describe, Resource::cluster()) {
+                            authorized_ops(&session, Resource::cluster())
+                        } else {
+                            0
+                        };
                 }
                 resp.topics.extend(refused.into_iter().map(|n| {
                     let mut t =

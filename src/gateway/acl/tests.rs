@@ -1712,6 +1712,21 @@ fn metadata_cluster_authorized_operations_are_the_sessions() {
     }
 }
 
+#[test]
+fn metadata_cluster_authorized_operations_need_describe_on_the_cluster() {
+    // Write on a topic implies IdempotentWrite on the cluster, but not Describe: Kafka then
+    // reports no cluster operations at all.
+    let session = session_with(&["role DeveloperWrite Topic:orders-*"]);
+    let mut body = metadata(Some(&[]), false);
+    body.include_cluster_authorized_operations = true;
+    let req = request(ApiKey::Metadata, 10, &body);
+    let f = forwarded(run(&session, &req).0);
+    let mut upstream = metadata_ok(&[]);
+    upstream.cluster_authorized_operations = 0x0fff;
+    let resp = patched(f.patch.unwrap(), 10, &upstream);
+    assert_eq!(resp.cluster_authorized_operations, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // FindCoordinator
 
