@@ -123,7 +123,12 @@ def cmd_consume(args):
         }
     )
     consumer = Consumer(conf)
-    consumer.assign([TopicPartition(args.topic, 0, OFFSET_BEGINNING)])
+    if args.subscribe:
+        # The consumer-group protocol: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+        # OffsetFetch, and OffsetCommit below.
+        consumer.subscribe([args.topic])
+    else:
+        consumer.assign([TopicPartition(args.topic, 0, OFFSET_BEGINNING)])
     values, fetch_errors = [], []
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline and len(values) < args.count:
@@ -134,14 +139,23 @@ def cmd_consume(args):
             continue
         if msg.error():
             fetch_errors.append(msg.error().name())
-            if msg.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            if msg.error().code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
                 break
             continue
         values.append(msg.value().decode())
+    committed = None
+    if args.subscribe and values:
+        try:
+            consumer.commit(asynchronous=False)
+            committed = [tp.offset for tp in consumer.committed([TopicPartition(args.topic, 0)], timeout=10)]
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            kerr = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            committed = kerr.name() if kerr else str(e)
     consumer.close()
     emit(
         {
             "consumed": len(values),
+            "committed": committed,
             "values": values,
             "fetch_errors": fetch_errors,
             "errors": errors.seen,
@@ -191,6 +205,7 @@ def main():
     c.add_argument("--topic", required=True)
     c.add_argument("--count", type=int, required=True)
     c.add_argument("--group", default="e2e-consumers")
+    c.add_argument("--subscribe", action="store_true", help="join the group instead of assigning")
     c = sub.add_parser("serve")
     c.add_argument("--topic", required=True)
     args = p.parse_args()

@@ -460,3 +460,95 @@ fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
     });
     assert!(stack.metric("poolgate_connections_dropped_total{reason=\"idle\"}") >= 1);
 }
+
+fn consume_in_group(
+    stack: &Stack,
+    client: &str,
+    ext: &str,
+    topic: &str,
+    group: &str,
+    count: u32,
+) -> Value {
+    let mut cmd = stack.client(client, ext);
+    cmd.args(["consume", "--subscribe", "--topic", topic, "--group", group])
+        .args(["--count", &count.to_string()]);
+    json_of(cmd)
+}
+
+/// The consumer-group protocol through the gateway: FindCoordinator, JoinGroup, SyncGroup,
+/// Heartbeat, OffsetFetch and OffsetCommit, with Read on the group required.
+#[test]
+#[ignore = "needs e2e/setup (tansu, confluent-kafka); run e2e/run"]
+fn a_consumer_group_needs_read_on_the_group_and_keeps_its_offsets() {
+    let stack = Stack::start("groups");
+    create_topic(&stack, "e2e-groups");
+    let mut cmd = stack.client("e2e-writer", &writer_ext());
+    cmd.args([
+        "produce",
+        "--topic",
+        "e2e-groups",
+        "--count",
+        "3",
+        "--prefix",
+        "first",
+    ]);
+    assert_eq!(json_of(cmd)["delivered"], json!(3));
+
+    let read = consume_in_group(
+        &stack,
+        "e2e-reader",
+        &reader_ext(),
+        "e2e-groups",
+        "e2e-readers",
+        3,
+    );
+    assert_eq!(read["consumed"], json!(3), "{read}");
+    assert_eq!(read["committed"], json!([3]), "{read}");
+
+    // The group's committed offset is kept: the next member reads only what came after.
+    let mut cmd = stack.client("e2e-writer", &writer_ext());
+    cmd.args([
+        "produce",
+        "--topic",
+        "e2e-groups",
+        "--count",
+        "2",
+        "--prefix",
+        "second",
+    ]);
+    assert_eq!(json_of(cmd)["delivered"], json!(2));
+    let again = consume_in_group(
+        &stack,
+        "e2e-reader",
+        &reader_ext(),
+        "e2e-groups",
+        "e2e-readers",
+        2,
+    );
+    assert_eq!(
+        again["values"],
+        json!(["second message 0", "second message 1"]),
+        "{again}"
+    );
+
+    // A group outside the pool's grants (Group:e2e-*) is refused.
+    let refused = consume_in_group(
+        &stack,
+        "e2e-reader",
+        &reader_ext(),
+        "e2e-groups",
+        "other-group",
+        1,
+    );
+    assert_eq!(refused["consumed"], json!(0), "{refused}");
+    assert_eq!(
+        refused["fetch_errors"][0],
+        json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    assert!(
+        stack.metric(
+            "poolgate_requests_denied_total{api=\"FindCoordinator\",operation=\"Describe\"}"
+        ) >= 1
+    );
+}
