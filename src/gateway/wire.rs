@@ -86,15 +86,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parses a frame as [`read_frame`] returns it (length prefix included).
+    /// Parses a frame as [`read_frame`] returns it (length prefix included), without copying.
+    /// Never panics on short or hostile input.
     pub fn from_wire(wire: Bytes) -> Result<Request, WireError> {
-        let mut req = Request::parse(wire.slice(4.min(wire.len())..))?;
-        req.wire = wire;
-        Ok(req)
-    }
-
-    /// Splits a frame payload into header and body. Never panics on short or hostile input.
-    pub fn parse(frame: Bytes) -> Result<Request, WireError> {
+        let frame = wire.slice(4.min(wire.len())..);
         if frame.len() < 8 {
             return Err(WireError::Header(format!(
                 "{} bytes is shorter than a header",
@@ -111,16 +106,22 @@ impl Request {
         let mut body = frame.clone();
         let header = RequestHeader::decode(&mut body, api.request_header_version(version))
             .map_err(|e| WireError::Header(e.to_string()))?;
-        let mut wire = BytesMut::with_capacity(frame.len() + 4);
-        wire.put_u32(u32::try_from(frame.len()).unwrap_or(u32::MAX));
-        wire.put_slice(&frame);
         Ok(Request {
-            wire: wire.freeze(),
+            wire,
             frame,
             header,
             api,
             body,
         })
+    }
+
+    /// Parses a frame payload (no length prefix), copying it once to add the prefix.
+    #[cfg(test)]
+    pub fn parse(payload: Bytes) -> Result<Request, WireError> {
+        let mut wire = BytesMut::with_capacity(payload.len() + 4);
+        wire.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+        wire.put_slice(&payload);
+        Request::from_wire(wire.freeze())
     }
 
     /// The API version.
