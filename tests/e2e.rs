@@ -482,49 +482,31 @@ fn consume_in_group(
 fn a_consumer_group_needs_read_on_the_group_and_keeps_its_offsets() {
     let stack = Stack::start("groups");
     create_topic(&stack, "e2e-groups");
-    let mut cmd = stack.client("e2e-writer", &writer_ext());
-    cmd.args([
-        "produce",
-        "--topic",
-        "e2e-groups",
-        "--count",
-        "3",
-        "--prefix",
-        "first",
-    ]);
-    assert_eq!(json_of(cmd)["delivered"], json!(3));
+    let write = |count: u32, prefix: &str| {
+        let mut cmd = stack.client("e2e-writer", &writer_ext());
+        cmd.args(["produce", "--topic", "e2e-groups", "--prefix", prefix])
+            .args(["--count", &count.to_string()]);
+        assert_eq!(json_of(cmd)["delivered"], json!(count));
+    };
+    let read = |group: &str, count: u32| {
+        consume_in_group(
+            &stack,
+            "e2e-reader",
+            &reader_ext(),
+            "e2e-groups",
+            group,
+            count,
+        )
+    };
 
-    let read = consume_in_group(
-        &stack,
-        "e2e-reader",
-        &reader_ext(),
-        "e2e-groups",
-        "e2e-readers",
-        3,
-    );
-    assert_eq!(read["consumed"], json!(3), "{read}");
-    assert_eq!(read["committed"], json!([3]), "{read}");
+    write(3, "first");
+    let first = read("e2e-readers", 3);
+    assert_eq!(first["consumed"], json!(3), "{first}");
+    assert_eq!(first["committed"], json!([3]), "{first}");
 
     // The group's committed offset is kept: the next member reads only what came after.
-    let mut cmd = stack.client("e2e-writer", &writer_ext());
-    cmd.args([
-        "produce",
-        "--topic",
-        "e2e-groups",
-        "--count",
-        "2",
-        "--prefix",
-        "second",
-    ]);
-    assert_eq!(json_of(cmd)["delivered"], json!(2));
-    let again = consume_in_group(
-        &stack,
-        "e2e-reader",
-        &reader_ext(),
-        "e2e-groups",
-        "e2e-readers",
-        2,
-    );
+    write(2, "second");
+    let again = read("e2e-readers", 2);
     assert_eq!(
         again["values"],
         json!(["second message 0", "second message 1"]),
@@ -532,14 +514,7 @@ fn a_consumer_group_needs_read_on_the_group_and_keeps_its_offsets() {
     );
 
     // A group outside the pool's grants (Group:e2e-*) is refused.
-    let refused = consume_in_group(
-        &stack,
-        "e2e-reader",
-        &reader_ext(),
-        "e2e-groups",
-        "other-group",
-        1,
-    );
+    let refused = read("other-group", 1);
     assert_eq!(refused["consumed"], json!(0), "{refused}");
     assert_eq!(
         refused["fetch_errors"][0],
