@@ -1,7 +1,7 @@
 //! One client connection: the SASL login, then forwarding with per-request checks, ordered
 //! responses, re-authentication and session expiry.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use poolgate::gate::{Gate, Session};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::acl::{self, Context, Verdict};
 use super::metrics::Metrics;
 use super::peers::Peers;
-use super::wire::{Request, WireError, read_frame, response_frame, split_response};
+use super::wire::{Frames, Request, WireError, response_frame, split_response};
 
 /// Frames before login carry at most a token (16 KiB) and SASL framing.
 pub const PRE_AUTH_MAX_FRAME: usize = 32 * 1024;
@@ -92,6 +92,9 @@ pub enum End {
     /// A request of an API the gateway does not serve, with no error response to give.
     #[error("refused {0:?} request")]
     Refused(ApiKey),
+    /// The upstream broker sent a response that answers no pending request.
+    #[error("upstream response answers no pending request; nothing was forwarded")]
+    StrayResponse,
 }
 
 impl End {
@@ -107,6 +110,7 @@ impl End {
             End::IgnoredChallenge(_) => Some("ignored_challenge"),
             End::Upstream(_) => Some("upstream"),
             End::Refused(_) => Some("refused_api"),
+            End::StrayResponse => Some("stray_response"),
         }
     }
 }
@@ -307,12 +311,13 @@ async fn sasl_authenticate(
 /// session exists. Anything else closes the connection, and nothing is ever forwarded.
 async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
+    frames: &mut Frames,
     shared: &Shared,
     peer: SocketAddr,
 ) -> Result<Arc<Session>, End> {
     let mut sasl = Sasl::Idle;
     loop {
-        let frame = match read_frame(stream, PRE_AUTH_MAX_FRAME).await {
+        let frame = match frames.next(stream, PRE_AUTH_MAX_FRAME).await {
             Err(WireError::Closed) => return Err(End::Closed),
             other => other?,
         };
@@ -358,17 +363,22 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// What the response writer sends next, in request order.
+/// What the response writer does next, in request order.
 enum Pending {
-    /// A response made by the gateway.
+    /// Sends a response made by the gateway.
     Local(Bytes),
-    /// The next response from the upstream broker, for this request.
+    /// Sends the upstream broker's answer to the request forwarded as `upstream_id`, through
+    /// the request's patch, under the client's correlation id.
     Upstream {
+        upstream_id: i32,
         correlation_id: i32,
         api: ApiKey,
         version: i16,
         patch: Option<acl::Patch>,
     },
+    /// Notes a request forwarded with no response expected (Produce with `acks=0`): Kafka
+    /// brokers do not answer it, others do, and such an answer is dropped.
+    Unanswered { upstream_id: i32 },
 }
 
 /// Serves one client connection from accept to close: login within `login_timeout`, then the
@@ -382,9 +392,15 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let session =
-        match tokio::time::timeout_at(login_deadline, login(&mut stream, &shared, peer)).await {
-            Ok(r) => r?,
+    // Requests the client pipelined after its SaslAuthenticate stay in `frames` for the session.
+    let mut frames = Frames::default();
+    let session = match tokio::time::timeout_at(
+        login_deadline,
+        login(&mut stream, &mut frames, &shared, peer),
+    )
+    .await
+    {
+        Ok(r) => r?,
             Err(_) => {
                 shared.metrics.dropped("login_timeout");
                 tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
@@ -416,7 +432,7 @@ where
         .metrics
         .active_sessions
         .fetch_add(1, Ordering::Relaxed);
-    let result = session_loop(stream, upstream, peer, &shared, session).await;
+    let result = session_loop(stream, frames, upstream, peer, &shared, session).await;
     shared
         .metrics
         .active_sessions
@@ -426,6 +442,7 @@ where
 
 async fn session_loop<S>(
     stream: S,
+    frames: Frames,
     upstream: TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared>,
@@ -434,9 +451,9 @@ async fn session_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (client_r, client_w) = tokio::io::split(stream);
+    let (mut client_r, client_w) = tokio::io::split(stream);
+    let mut frames = frames;
     let (up_r, up_w) = upstream.into_split();
-    let mut client_r = BufReader::with_capacity(64 * 1024, client_r);
     let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     // Requests whose response is not yet written to the client: an idle connection has none.
@@ -444,8 +461,10 @@ where
     let mut writer = tokio::spawn(respond(
         rx,
         Arc::clone(&in_flight),
-        BufReader::with_capacity(64 * 1024, up_r),
+        up_r,
         BufWriter::with_capacity(64 * 1024, client_w),
+        Arc::clone(&shared.metrics),
+        peer,
     ));
 
     let mut expiry = Instant::now() + session_lifetime(shared, &session);
@@ -453,17 +472,24 @@ where
     let mut denials = Vec::new();
     let mut writer_done = None;
     let mut idle_at = Instant::now() + shared.idle_timeout;
+    // The gateway's own correlation ids upstream: a response is paired with its request by an
+    // id the client cannot choose.
+    let mut next_upstream_id: i32 = 0;
     let outcome: Result<(), End> = loop {
+        // Every branch but the read is a timer or the writer: when one wins, the bytes of a
+        // half-read frame stay in `frames` (cancel-safe) for the next turn.
         let frame = tokio::select! {
             () = tokio::time::sleep_until(idle_at) => {
                 idle_at = Instant::now() + shared.idle_timeout;
-                if in_flight.load(Ordering::Acquire) > 0 {
+                let busy = in_flight.load(Ordering::Acquire);
+                tracing::debug!(peer = %peer, in_flight = busy, partial_frame = frames.is_partial(), "idle timer");
+                if busy > 0 {
                     continue;
                 }
                 tracing::info!(peer = %peer, identity = session.identity(), "closing an idle connection");
                 break Err(End::Idle);
             }
-            f = read_frame(&mut client_r, shared.max_frame) => f,
+            f = frames.next(&mut client_r, shared.max_frame) => f,
             // The client or the upstream went away on the response side: stop reading too.
             done = &mut writer => {
                 writer_done = Some(done.unwrap_or(Ok(())));
@@ -490,7 +516,7 @@ where
             break Err(End::IgnoredChallenge(req.api));
         }
         let pending = match req.api {
-            ApiKey::ApiVersions => Some(Pending::Local(versions_response(shared, &req)?)),
+            ApiKey::ApiVersions => Pending::Local(versions_response(shared, &req)?),
             ApiKey::SaslHandshake => {
                 if sasl != Sasl::Idle {
                     break Err(End::Unexpected(req.api));
@@ -501,16 +527,16 @@ where
                     let _ = tx.send(Pending::Local(frame)).await;
                     break Err(End::LoginFailed("unsupported_mechanism"));
                 }
-                Some(Pending::Local(frame))
+                Pending::Local(frame)
             }
             ApiKey::SaslAuthenticate => {
                 match sasl_authenticate(shared, peer, &req, &mut sasl, Some(&session)).await {
                     Ok(Step::Success(frame, new)) => {
                         session = new;
                         expiry = Instant::now() + session_lifetime(shared, &session);
-                        Some(Pending::Local(frame))
+                        Pending::Local(frame)
                     }
-                    Ok(Step::Challenge(frame)) => Some(Pending::Local(frame)),
+                    Ok(Step::Challenge(frame)) => Pending::Local(frame),
                     Ok(Step::Failed(frame, code)) => {
                         in_flight.fetch_add(1, Ordering::AcqRel);
                         let _ = tx.send(Pending::Local(frame)).await;
@@ -548,7 +574,8 @@ where
                     );
                 }
                 match verdict {
-                    Verdict::Answer(frame) => frame.map(Pending::Local),
+                    Verdict::Answer(None) => continue,
+                    Verdict::Answer(Some(frame)) => Pending::Local(frame),
                     Verdict::Unsupported => {
                         shared.metrics.refused_api(&api_name);
                         tracing::warn!(
@@ -561,7 +588,7 @@ where
                             reason = "api_not_allowed",
                         );
                         match refusal(&req) {
-                            Some(frame) => Some(Pending::Local(frame)),
+                            Some(frame) => Pending::Local(frame),
                             None => break Err(End::Refused(api)),
                         }
                     }
@@ -570,31 +597,36 @@ where
                         patch,
                         respond,
                     } => {
-                        let wire = frame.as_ref().unwrap_or(&req.wire);
-                        let sent = async {
-                            up_w.write_all(wire).await?;
-                            up_w.flush().await
+                        let upstream_id = next_upstream_id;
+                        next_upstream_id = next_upstream_id.wrapping_add(1);
+                        let pending = if respond {
+                            Pending::Upstream {
+                                upstream_id,
+                                correlation_id: req.correlation_id(),
+                                api,
+                                version: req.version(),
+                                patch,
+                            }
+                        } else {
+                            Pending::Unanswered { upstream_id }
                         };
-                        if let Err(e) = sent.await {
+                        // The writer learns of the request before the broker can answer it.
+                        in_flight.fetch_add(1, Ordering::AcqRel);
+                        if tx.send(pending).await.is_err() {
+                            break Ok(());
+                        }
+                        let wire = frame.as_ref().unwrap_or(&req.wire);
+                        if let Err(e) = forward_as(&mut up_w, wire, upstream_id).await {
                             break Err(End::Upstream(e.to_string()));
                         }
                         shared.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
-                        respond.then(|| Pending::Upstream {
-                            correlation_id: req.correlation_id(),
-                            api,
-                            version: req.version(),
-                            patch,
-                        })
+                        continue;
                     }
                 }
             }
         };
-        if pending.is_some() {
-            in_flight.fetch_add(1, Ordering::AcqRel);
-        }
-        if let Some(p) = pending
-            && tx.send(p).await.is_err()
-        {
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        if tx.send(pending).await.is_err() {
             // The writer stopped (client or upstream gone); its error is reported below.
             break Ok(());
         }
@@ -608,6 +640,23 @@ where
         },
     };
     outcome.and(writer_result)
+}
+
+/// Where the correlation id sits in a frame: after the length, the API key and the version.
+const CORRELATION_ID: std::ops::Range<usize> = 8..12;
+
+/// Writes a request frame upstream with the gateway's correlation id in place of the client's.
+async fn forward_as<W: AsyncWrite + Unpin>(
+    up: &mut BufWriter<W>,
+    wire: &Bytes,
+    upstream_id: i32,
+) -> std::io::Result<()> {
+    // `Request::from_wire` refuses frames too short to hold a header.
+    let (head, rest) = wire.split_at(CORRELATION_ID.start.min(wire.len()));
+    up.write_all(head).await?;
+    up.write_all(&upstream_id.to_be_bytes()).await?;
+    up.write_all(rest.get(4..).unwrap_or_default()).await?;
+    up.flush().await
 }
 
 /// The session's remaining lifetime, reported as `session_lifetime_ms` and enforced: the time
@@ -653,57 +702,150 @@ fn refusal(req: &Request) -> Option<Bytes> {
     )
 }
 
+/// How an upstream response relates to the requests waiting for one.
+#[derive(Debug, PartialEq, Eq)]
+enum Pairing {
+    /// It answers the request being waited for.
+    Answer,
+    /// It answers a request sent with no response expected (`acks=0`): dropped.
+    AnsweredAnyway,
+    /// It answers no request: the connection is closed, and nothing is forwarded.
+    Stray,
+}
+
+/// Pairs the response with correlation id `got` with the request the writer waits for
+/// (`expected`, if any) and the `unanswered` ones before it, oldest first. Brokers answer in
+/// request order, so a response to a later request means the earlier unanswered ones never
+/// will be answered: they are forgotten.
+fn pair(expected: Option<i32>, got: i32, unanswered: &mut VecDeque<i32>) -> Pairing {
+    if expected == Some(got) {
+        unanswered.clear();
+        return Pairing::Answer;
+    }
+    match unanswered.iter().position(|&id| id == got) {
+        Some(i) => {
+            unanswered.drain(..=i);
+            Pairing::AnsweredAnyway
+        }
+        None => Pairing::Stray,
+    }
+}
+
+/// The largest number of unanswered (`acks=0`) requests remembered: a broker that answers them
+/// answers before the next ones, and Kafka brokers never do.
+const MAX_UNANSWERED: usize = MAX_IN_FLIGHT;
+
+/// The correlation id of a response frame (length prefix included).
+fn response_id(wire: &Bytes) -> Option<i32> {
+    wire.get(4..8)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(i32::from_be_bytes)
+}
+
 /// Writes responses to the client in request order: local ones as they are, upstream ones
-/// after checking their correlation id and applying the request's patch.
+/// when their gateway correlation id pairs them with their request ([`pair`]), through the
+/// request's patch and under the client's correlation id. An upstream response that pairs with
+/// no request closes the connection; it is never forwarded.
 async fn respond<R, W>(
     mut rx: mpsc::Receiver<Pending>,
     in_flight: Arc<AtomicUsize>,
     mut upstream: R,
     mut client: W,
+    metrics: Arc<Metrics>,
+    peer: SocketAddr,
 ) -> Result<(), End>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    while let Some(item) = rx.recv().await {
+    let mut frames = Frames::default();
+    let mut unanswered = VecDeque::new();
+    // A response read while no request was waiting for one.
+    let mut early: Option<Bytes> = None;
+    let stray = |expected: Option<i32>, got: Option<i32>| {
+        metrics.upstream_response_dropped("stray");
+        tracing::warn!(
+            target: "poolgate::audit",
+            event = "stray_response",
+            peer = %peer,
+            expected = ?expected,
+            got = ?got,
+            "an upstream response answers no pending request; closing the connection"
+        );
+        End::StrayResponse
+    };
+    let answered_anyway = |got: i32| {
+        metrics.upstream_response_dropped("acks0_answered");
+        tracing::debug!(
+            target: "poolgate::audit",
+            event = "response_dropped",
+            peer = %peer,
+            upstream_id = got,
+            reason = "acks0_answered",
+        );
+    };
+    loop {
+        let item = if early.is_some() {
+            rx.recv().await
+        } else {
+            // Keep reading the upstream while no request waits, so that answers to `acks=0`
+            // requests never fill the connection; the request is always queued here before it
+            // is written upstream (`biased`: queued requests first).
+            tokio::select! {
+                biased;
+                item = rx.recv() => item,
+                frame = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => {
+                    let frame = frame.map_err(|e| End::Upstream(format!("reading response: {e}")))?;
+                    let got = response_id(&frame).ok_or_else(|| stray(None, None))?;
+                    match pair(None, got, &mut unanswered) {
+                        Pairing::AnsweredAnyway => answered_anyway(got),
+                        // Its request may be queued but not seen yet: decide with the next item.
+                        Pairing::Answer | Pairing::Stray => early = Some(frame),
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some(item) = item else { break };
         match item {
             Pending::Local(frame) => client.write_all(&frame).await.map_err(WireError::from)?,
+            Pending::Unanswered { upstream_id } => {
+                if unanswered.len() == MAX_UNANSWERED {
+                    unanswered.pop_front();
+                }
+                unanswered.push_back(upstream_id);
+                if let Some(frame) = &early
+                    && response_id(frame) == Some(upstream_id)
+                {
+                    early = None;
+                    unanswered.clear();
+                    answered_anyway(upstream_id);
+                }
+            }
             Pending::Upstream {
+                upstream_id,
                 correlation_id,
                 api,
                 version,
                 patch,
-            } => {
-                let wire = match read_frame(&mut upstream, UPSTREAM_MAX_FRAME).await {
-                    Ok(p) => p,
-                    Err(e) => return Err(End::Upstream(format!("reading response: {e}"))),
+            } => loop {
+                let wire = match early.take() {
+                    Some(f) => f,
+                    None => frames
+                        .next(&mut upstream, UPSTREAM_MAX_FRAME)
+                        .await
+                        .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
                 };
-                let (got, body) = split_response(api, version, wire.slice(4..))
-                    .map_err(|e| End::Upstream(e.to_string()))?;
-                if got != correlation_id {
-                    return Err(End::Upstream(format!(
-                        "response correlation id {got} does not match request {correlation_id}"
-                    )));
-                }
-                match patch {
-                    None => client.write_all(&wire).await.map_err(WireError::from)?,
-                    Some(patch) => {
-                        let body =
-                            patch(version, body).map_err(|e| End::Upstream(e.to_string()))?;
-                        let mut out = BytesMut::with_capacity(body.len() + 16);
-                        out.put_i32(0);
-                        let mut header = ResponseHeader::default();
-                        header.correlation_id = correlation_id;
-                        header
-                            .encode(&mut out, api.response_header_version(version))
-                            .map_err(|e| End::Upstream(e.to_string()))?;
-                        out.put_slice(&body);
-                        let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
-                        out[..4].copy_from_slice(&len.to_be_bytes());
-                        client.write_all(&out).await.map_err(WireError::from)?;
+                let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
+                match pair(Some(upstream_id), got, &mut unanswered) {
+                    Pairing::Answer => {
+                        deliver(&mut client, wire, correlation_id, api, version, patch).await?;
+                        break;
                     }
+                    Pairing::AnsweredAnyway => answered_anyway(got),
+                    Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
                 }
-            }
+            },
         }
         if rx.is_empty() {
             client.flush().await.map_err(WireError::from)?;
@@ -713,4 +855,39 @@ where
     client.flush().await.map_err(WireError::from)?;
     let _ = client.shutdown().await;
     Ok(())
+}
+
+/// Writes the upstream response `wire` to the client as the answer to its request
+/// `correlation_id`, through the request's patch.
+async fn deliver<W: AsyncWrite + Unpin>(
+    client: &mut W,
+    wire: Bytes,
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    patch: Option<acl::Patch>,
+) -> Result<(), End> {
+    let Some(patch) = patch else {
+        // As received, under the client's correlation id (`response_id` checked the length).
+        client.write_all(&wire[..4]).await.map_err(WireError::from)?;
+        client
+            .write_all(&correlation_id.to_be_bytes())
+            .await
+            .map_err(WireError::from)?;
+        return Ok(client.write_all(&wire[8..]).await.map_err(WireError::from)?);
+    };
+    let (_, body) = split_response(api, version, wire.slice(4..))
+        .map_err(|e| End::Upstream(e.to_string()))?;
+    let body = patch(version, body).map_err(|e| End::Upstream(e.to_string()))?;
+    let mut out = BytesMut::with_capacity(body.len() + 16);
+    out.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut out, api.response_header_version(version))
+        .map_err(|e| End::Upstream(e.to_string()))?;
+    out.put_slice(&body);
+    let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(client.write_all(&out).await.map_err(WireError::from)?)
 }

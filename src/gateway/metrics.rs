@@ -15,6 +15,7 @@ pub struct Metrics {
     denied: Mutex<BTreeMap<(String, &'static str), u64>>,
     refused_apis: Mutex<BTreeMap<String, u64>>,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
+    responses_dropped: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests forwarded to the upstream broker.
     pub forwarded: AtomicU64,
     /// Authenticated connections now open.
@@ -58,6 +59,12 @@ impl Metrics {
     /// `login_timeout`, `unexpected_request`, `tls`, ...).
     pub fn dropped(&self, reason: &'static str) {
         bump(&self.dropped, reason);
+    }
+
+    /// Counts an upstream response that was not forwarded: `acks0_answered` (an answer to a
+    /// request sent with `acks=0`) or `stray` (it answers no pending request).
+    pub fn upstream_response_dropped(&self, reason: &'static str) {
+        bump(&self.responses_dropped, reason);
     }
 
     /// The Prometheus text exposition (format 0.0.4), including the gate's key store and cache.
@@ -145,6 +152,23 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "poolgate_connections_dropped_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "poolgate_upstream_responses_dropped_total",
+            "counter",
+            "Upstream responses never forwarded to a client, by reason.",
+        );
+        for (reason, n) in self
+            .responses_dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "poolgate_upstream_responses_dropped_total{{reason=\"{reason}\"}} {n}"
             );
         }
         family(

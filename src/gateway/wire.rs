@@ -70,6 +70,77 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Result<B
     Ok(buf.freeze())
 }
 
+/// Bytes read ahead for a frame whose length is not known yet.
+const READ_AHEAD: usize = 8 * 1024;
+/// A buffer left empty with more capacity than this is released (idle connections stay small).
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// A cancel-safe frame reader. Every byte read stays in `self` until its frame is whole, so a
+/// `select!` that drops a pending [`Frames::next`] (a timer, a response, a shutdown) loses
+/// nothing: the next call carries on where the last one stopped. A frame is returned whole or
+/// not at all; there is no way to skip bytes.
+#[derive(Debug, Default)]
+pub struct Frames {
+    buf: BytesMut,
+}
+
+impl Frames {
+    /// Whether part of a frame has been read.
+    pub fn is_partial(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next frame from `io`, length prefix included, refusing lengths over `cap` before
+    /// allocating. Cancel-safe.
+    ///
+    /// # Errors
+    /// [`WireError::Closed`] when `io` ends between frames, an I/O error when it ends inside one,
+    /// [`WireError::Oversized`] for a length over `cap`.
+    pub async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut R,
+        cap: usize,
+    ) -> Result<Bytes, WireError> {
+        loop {
+            if let Some(frame) = self.take(cap)? {
+                return Ok(frame);
+            }
+            // `read_buf` is cancel-safe: bytes it read are in `self.buf`.
+            if io.read_buf(&mut self.buf).await? == 0 {
+                return Err(if self.buf.is_empty() {
+                    WireError::Closed
+                } else {
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()
+                });
+            }
+        }
+    }
+
+    /// Splits off the first frame when it is whole; otherwise makes room for the rest of it.
+    fn take(&mut self, cap: usize) -> Result<Option<Bytes>, WireError> {
+        let Some(prefix) = self.buf.first_chunk::<4>() else {
+            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::new();
+            }
+            self.buf.reserve(READ_AHEAD);
+            return Ok(None);
+        };
+        let len = i32::from_be_bytes(*prefix);
+        let Some(size) = usize::try_from(len).ok().filter(|&n| n <= cap) else {
+            return Err(WireError::Oversized {
+                len: i64::from(len),
+                cap,
+            });
+        };
+        let total = size + 4;
+        if self.buf.len() >= total {
+            return Ok(Some(self.buf.split_to(total).freeze()));
+        }
+        self.buf.reserve(total - self.buf.len());
+        Ok(None)
+    }
+}
+
 /// A decoded request: its header, the API it names, and the undecoded body.
 #[derive(Debug)]
 pub struct Request {
