@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+#[path = "gateway/upstream.rs"]
+mod upstream;
+
 /// The gateway configuration template; `{issuer}` and `{discovery_url}` are filled in.
 const TEMPLATE: &str = include_str!("../testdata/gateway/gateway.toml");
 /// The template's `[cluster] id`: every login sends it as the `logicalCluster` extension.
@@ -82,8 +85,23 @@ impl Harness {
     /// Starts a gateway on 127.0.0.1 with `config` and an unreachable upstream, and waits for
     /// its start-up line.
     async fn gateway_with(&self, config: &Path, extra: &[&str]) -> Gateway {
+        self.gateway_to(config, &closed_port(), extra).await
+    }
+
+    /// Starts a gateway on 127.0.0.1 with `config` in front of `upstream`.
+    async fn gateway_to(&self, config: &Path, upstream: &str, extra: &[&str]) -> Gateway {
+        self.gateway_to_env(config, upstream, extra, &[]).await
+    }
+
+    /// Starts a gateway on 127.0.0.1 with `config` in front of `upstream`, with `env` set.
+    async fn gateway_to_env(
+        &self,
+        config: &Path,
+        upstream: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let config = config.to_str().unwrap();
-        let upstream = closed_port();
         let mut args = vec![
             "gateway",
             "--config",
@@ -91,10 +109,10 @@ impl Harness {
             "--listen",
             "127.0.0.1:0",
             "--upstream",
-            upstream.as_str(),
+            upstream,
         ];
         args.extend_from_slice(extra);
-        let mut process = Process::spawn(&self.dir, &args);
+        let mut process = Process::spawn_env(&self.dir, &args, env);
         let line = within("the gateway's start-up line", process.lines.recv()).await;
         let Some(line) = line else {
             panic!(
@@ -162,12 +180,17 @@ struct Process {
 
 impl Process {
     fn spawn(dir: &Path, args: &[&str]) -> Process {
+        Process::spawn_env(dir, args, &[])
+    }
+
+    fn spawn_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stderr = dir.join(format!("process-{n}.stderr"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_poolgate"))
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())

@@ -786,11 +786,18 @@ where
     };
     loop {
         let item = if early.is_some() {
-            rx.recv().await
+            // The request an early response answers is queued before it is written upstream,
+            // so it is in the queue now; when the queue is empty, the response answers nothing.
+            match rx.try_recv() {
+                Ok(item) => Some(item),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    return Err(stray(None, early.as_ref().and_then(response_id)));
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
         } else {
             // Keep reading the upstream while no request waits, so that answers to `acks=0`
-            // requests never fill the connection; the request is always queued here before it
-            // is written upstream (`biased`: queued requests first).
+            // requests never fill the connection and stray responses are caught at once.
             tokio::select! {
                 biased;
                 item = rx.recv() => item,
@@ -799,7 +806,7 @@ where
                     let got = response_id(&frame).ok_or_else(|| stray(None, None))?;
                     match pair(None, got, &mut unanswered) {
                         Pairing::AnsweredAnyway => answered_anyway(got),
-                        // Its request may be queued but not seen yet: decide with the next item.
+                        // Its request was queued after the queue was last looked at.
                         Pairing::Answer | Pairing::Stray => early = Some(frame),
                     }
                     continue;
