@@ -14,15 +14,14 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest,
     DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, EndTxnRequest, EndTxnResponse, FetchRequest,
-    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse, alter_configs_request::AlterConfigsRequest,
+    DescribeGroupsRequest, DescribeGroupsResponse, EndTxnRequest, EndTxnResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse, alter_configs_request::AlterConfigsRequest,
     alter_configs_response::AlterConfigsResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -56,8 +55,56 @@ pub type Patch = Box<dyn FnOnce(i16, Bytes) -> Result<Bytes, WireError> + Send>;
 pub struct Denial {
     /// The operation.
     pub operation: Operation,
-    /// The resource, as `Type:name`.
+    /// The resource, as `Type:name` (`FetchSession:id` for a fetch session, which is no ACL
+    /// resource).
     pub resource: String,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Denial {
+    fn new(operation: Operation, resource: impl ToString, reason: Reason) -> Denial {
+        Denial {
+            operation,
+            resource: resource.to_string(),
+            reason,
+        }
+    }
+}
+
+/// Why a request, or part of one, was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The session's permissions do not allow the operation on the resource.
+    NotAuthorized,
+    /// A Fetch naming a fetch session (KIP-227), or an incremental epoch: the gateway lets no
+    /// session be created, so the session is another connection's, or none.
+    FetchSession,
+    /// Transactional record batches in a Produce without a transactional id.
+    TransactionalBatches,
+    /// A control batch written by a client.
+    ControlBatch,
+    /// Record batches Kafka refuses as invalid or corrupt (none whole, several, old magic).
+    InvalidBatch,
+}
+
+impl Reason {
+    /// The reason's name, for the audit log and the metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotAuthorized => "not_authorized",
+            Reason::FetchSession => "fetch_session",
+            Reason::TransactionalBatches => "transactional_batches",
+            Reason::ControlBatch => "control_batch",
+            Reason::InvalidBatch => "invalid_batch",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What to do with a request.
@@ -282,10 +329,7 @@ pub fn check(
 ) -> Result<Verdict, WireError> {
     let s: &Session = cx.session;
     let mut deny = |op: Operation, r: Resource<'_>| {
-        denials.push(Denial {
-            operation: op,
-            resource: r.to_string(),
-        });
+        denials.push(Denial::new(op, r, Reason::NotAuthorized));
     };
     let in_range =
         checked_range(req.api).is_some_and(|(lo, hi)| (lo..=hi).contains(&req.version()));
@@ -300,85 +344,8 @@ pub fn check(
     }
     let advertised = cx.advertised.clone();
     Ok(match req.api {
-        ApiKey::Produce => {
-            let mut r: ProduceRequest = req.decode()?;
-            let respond = r.acks != 0;
-            if let Some(txn) = &r.transactional_id
-                && !allowed(
-                    s,
-                    Operation::Write,
-                    Resource::transactional_id(txn.0.as_str()),
-                )
-            {
-                deny(Operation::Write, Resource::transactional_id(txn.0.as_str()));
-                let topics = std::mem::take(&mut r.topic_data);
-                if !respond {
-                    return Ok(Verdict::Answer(None));
-                }
-                return answer::<ProduceResponse, _>(req, |resp| {
-                    resp.responses = topics
-                        .into_iter()
-                        .map(|t| produce_error(t, TXN_DENIED))
-                        .collect();
-                });
-            }
-            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topic_data)
-                .into_iter()
-                .partition(|t| allowed(s, Operation::Write, Resource::topic(name(&t.name))));
-            for t in &refused {
-                deny(Operation::Write, Resource::topic(name(&t.name)));
-            }
-            let stripped = !refused.is_empty();
-            let empty = kept.is_empty();
-            r.topic_data = kept;
-            if !respond {
-                return Ok(match (empty, stripped) {
-                    (true, _) => Verdict::Answer(None),
-                    (false, false) => Verdict::Forward {
-                        frame: None,
-                        patch: None,
-                        respond: false,
-                    },
-                    (false, true) => Verdict::Forward {
-                        frame: Some(req.with_body(&r)?),
-                        patch: None,
-                        respond: false,
-                    },
-                });
-            }
-            split::<_, ProduceResponse, _>(req, r, (stripped, empty, false), move |resp| {
-                resp.responses
-                    .extend(refused.into_iter().map(|t| produce_error(t, TOPIC_DENIED)));
-            })
-        }
-        ApiKey::Fetch => {
-            let mut r: FetchRequest = req.decode()?;
-            if r.replica_id.0 >= 0 {
-                deny(Operation::ClusterAction, Resource::cluster());
-                let topics = std::mem::take(&mut r.topics);
-                return answer::<FetchResponse, _>(req, |resp| {
-                    resp.error_code = CLUSTER_DENIED;
-                    resp.responses = topics
-                        .into_iter()
-                        .map(|t| fetch_error(t, CLUSTER_DENIED))
-                        .collect();
-                });
-            }
-            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
-                .into_iter()
-                .partition(|t| allowed(s, Operation::Read, Resource::topic(name(&t.topic))));
-            for t in &refused {
-                deny(Operation::Read, Resource::topic(name(&t.topic)));
-            }
-            let (stripped, empty) = (!refused.is_empty(), kept.is_empty());
-            r.topics = kept;
-            // An incremental fetch (KIP-227) may carry no topics at all: forward it.
-            let empty = empty && stripped;
-            split::<_, FetchResponse, _>(req, r, (stripped, empty, false), move |resp| {
-                resp.responses
-                    .extend(refused.into_iter().map(|t| fetch_error(t, TOPIC_DENIED)));
-            })
-        }
+        ApiKey::Produce => produce::check(req, s, denials)?,
+        ApiKey::Fetch => fetch::check(req, s, denials)?,
         ApiKey::ListOffsets => {
             let mut r: ListOffsetsRequest = req.decode()?;
             let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
@@ -1048,53 +1015,6 @@ fn group_gate<T: Default + Encodable>(
     }
 }
 
-fn fetch_error(
-    t: kafka_protocol::messages::fetch_request::FetchTopic,
-    code: i16,
-) -> kafka_protocol::messages::fetch_response::FetchableTopicResponse {
-    let mut out = kafka_protocol::messages::fetch_response::FetchableTopicResponse::default();
-    out.topic = t.topic;
-    out.topic_id = t.topic_id;
-    out.partitions = t
-        .partitions
-        .iter()
-        .map(|p| {
-            let mut d = kafka_protocol::messages::fetch_response::PartitionData::default();
-            d.partition_index = p.partition;
-            d.error_code = code;
-            d.high_watermark = -1;
-            d.last_stable_offset = -1;
-            d.log_start_offset = -1;
-            d
-        })
-        .collect();
-    out
-}
-
-fn produce_error(
-    t: kafka_protocol::messages::produce_request::TopicProduceData,
-    code: i16,
-) -> kafka_protocol::messages::produce_response::TopicProduceResponse {
-    let mut out = kafka_protocol::messages::produce_response::TopicProduceResponse::default();
-    out.name = t.name;
-    out.topic_id = t.topic_id;
-    out.partition_responses = t
-        .partition_data
-        .iter()
-        .map(|p| {
-            let mut d =
-                kafka_protocol::messages::produce_response::PartitionProduceResponse::default();
-            d.index = p.index;
-            d.error_code = code;
-            d.base_offset = -1;
-            d.log_append_time_ms = -1;
-            d.log_start_offset = -1;
-            d
-        })
-        .collect();
-    out
-}
-
 fn offset_fetch_error(
     t: kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic,
     code: i16,
@@ -1171,5 +1091,8 @@ pub fn unsupported_code() -> i16 {
     ResponseError::ClusterAuthorizationFailed.code()
 }
 
+mod batches;
+mod fetch;
+mod produce;
 #[cfg(test)]
 mod tests;

@@ -266,7 +266,8 @@ impl KafkaClient {
     }
 }
 
-/// An uncompressed record batch (magic 2) of `(key, value)` records.
+/// An uncompressed record batch (magic 2) of `(key, value)` records: one batch, as a producer
+/// writes it (Produce v3+ takes exactly one per partition).
 ///
 /// # Panics
 /// Never for in-memory encoding of well-formed records.
@@ -274,6 +275,8 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
+        // `kafka-protocol` starts a new batch where `offset - sequence` changes: the sequence
+        // follows the offset, from the batch's base sequence -1 (no producer id).
         .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
@@ -283,7 +286,7 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(0),
-            sequence: -1,
+            sequence: i32::try_from(i).map_or(-1, |i| i - 1),
             timestamp: 0,
             key: key.map(Bytes::copy_from_slice),
             value: Some(Bytes::copy_from_slice(value)),

@@ -85,7 +85,9 @@ use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
 
 use super::super::wire::{Request, split_response};
-use super::{CHECKED, Context, Denial, Patch, Verdict, advertised_versions, check, checked_range};
+use super::{
+    CHECKED, Context, Denial, Patch, Reason, Verdict, advertised_versions, check, checked_range,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -98,6 +100,9 @@ const TOPIC_DENIED: i16 = 29;
 const GROUP_DENIED: i16 = 30;
 const CLUSTER_DENIED: i16 = 31;
 const TXN_DENIED: i16 = 53;
+const CORRUPT_MESSAGE: i16 = 2;
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const INVALID_RECORD: i16 = 87;
 
 /// Kafka's ACL operation codes, for authorized-operations bit fields.
 const OP_READ: i32 = 3;
@@ -216,9 +221,14 @@ fn group(v: &str) -> GroupId {
 }
 
 fn denial(operation: Operation, resource: &str) -> Denial {
+    denial_for(operation, resource, Reason::NotAuthorized)
+}
+
+fn denial_for(operation: Operation, resource: &str, reason: Reason) -> Denial {
     Denial {
         operation,
         resource: resource.to_owned(),
+        reason,
     }
 }
 
@@ -394,12 +404,61 @@ fn produce(acks: i16, topics: &[(&str, &[i32])]) -> ProduceRequest {
                         .map(|&p| {
                             PartitionProduceData::default()
                                 .with_index(p)
-                                .with_records(Some(Bytes::from(format!("batch {name}/{p}"))))
+                                .with_records(Some(records_for(name, p)))
                         })
                         .collect(),
                 )
         })
         .collect();
+    r
+}
+
+/// Kafka's v2 record batch attributes (DefaultRecordBatch).
+const GZIP: i16 = 0x01;
+const ZSTD: i16 = 0x04;
+const TRANSACTIONAL: i16 = 0x10;
+const CONTROL: i16 = 0x20;
+
+/// A v2 record batch as a client writes it: the 61-byte header (DefaultRecordBatch) with
+/// `attributes`, then `payload` standing for its records (the gateway never reads them; with
+/// a compression bit set they stand for compressed bytes). The CRC is left at zero: the broker
+/// checks it, the gateway does not.
+fn batch(attributes: i16, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(0i64.to_be_bytes()); // baseOffset
+    b.extend(i32::try_from(49 + payload.len()).unwrap().to_be_bytes()); // batchLength
+    b.extend(0i32.to_be_bytes()); // partitionLeaderEpoch
+    b.push(2); // magic
+    b.extend(0u32.to_be_bytes()); // crc
+    b.extend(attributes.to_be_bytes());
+    b.extend(0i32.to_be_bytes()); // lastOffsetDelta
+    b.extend(0i64.to_be_bytes()); // baseTimestamp
+    b.extend(0i64.to_be_bytes()); // maxTimestamp
+    let producer_id: i64 = if attributes & TRANSACTIONAL == 0 {
+        -1
+    } else {
+        4000
+    };
+    b.extend(producer_id.to_be_bytes());
+    b.extend(0i16.to_be_bytes()); // producerEpoch
+    b.extend(0i32.to_be_bytes()); // baseSequence
+    b.extend(1i32.to_be_bytes()); // recordsCount
+    b.extend_from_slice(payload);
+    assert_eq!(b.len(), 61 + payload.len());
+    b
+}
+
+/// The records `produce` sends to `name`/`p`: one plain batch naming them.
+fn records_for(name: &str, p: i32) -> Bytes {
+    Bytes::from(batch(0, format!("{name}/{p}").as_bytes()))
+}
+
+/// `produce` with every partition's records replaced by `records`.
+fn produce_records(acks: i16, topics: &[(&str, &[i32])], records: &[u8]) -> ProduceRequest {
+    let mut r = produce(acks, topics);
+    for p in r.topic_data.iter_mut().flat_map(|t| &mut t.partition_data) {
+        p.records = Some(Bytes::copy_from_slice(records));
+    }
     r
 }
 
@@ -1020,8 +1079,8 @@ fn produce_partly_refused_forwards_the_allowed_topic_and_merges_29() {
         assert_eq!(
             records,
             [
-                (0, Some(Bytes::from_static(b"batch orders-eu/0"))),
-                (1, Some(Bytes::from_static(b"batch orders-eu/1"))),
+                (0, Some(records_for("orders-eu", 0))),
+                (1, Some(records_for("orders-eu", 1))),
             ],
             "the records are forwarded intact"
         );
@@ -1168,6 +1227,272 @@ fn produce_with_an_allowed_transactional_id_checks_the_topics() {
     );
 }
 
+#[test]
+fn produce_with_transactional_batches_needs_write_on_a_transactional_id() {
+    // (transactional id, attributes of every batch, forwarded): as Kafka's
+    // KafkaApis.handleProduceRequest, transactional batches need Write on the transactional id,
+    // and a null id fails; the batches are read, not only the field.
+    let cases: &[(Option<&str>, i16, bool)] = &[
+        (None, 0, true),
+        (None, GZIP, true),
+        (None, TRANSACTIONAL, false),
+        (None, TRANSACTIONAL | CONTROL, false),
+        (None, TRANSACTIONAL | ZSTD, false),
+        (Some("txn-app"), TRANSACTIONAL, true),
+        (Some("txn-app"), TRANSACTIONAL | GZIP, true),
+        (Some("txn-other"), TRANSACTIONAL, false),
+    ];
+    let session = app();
+    for version in versions(ApiKey::Produce) {
+        for &(txn, attributes, allowed) in cases {
+            let case = format!("v{version} {txn:?} {attributes:#x}");
+            let mut body = produce_records(
+                -1,
+                &[("orders-eu", &[0, 1]), ("orders-us", &[2])],
+                &batch(attributes, b"records"),
+            );
+            body.transactional_id = txn.map(|t| TransactionalId(s(t)));
+            let req = request(ApiKey::Produce, version, &body);
+            let (verdict, denials) = run(&session, &req);
+            if allowed {
+                assert_untouched(verdict);
+                assert!(denials.is_empty(), "{case}: {denials:?}");
+                continue;
+            }
+            let resp: ProduceResponse = answer_of(verdict, &req);
+            assert_eq!(
+                produce_codes(&resp),
+                [
+                    (
+                        "orders-eu".to_owned(),
+                        vec![(0, TXN_DENIED), (1, TXN_DENIED)]
+                    ),
+                    ("orders-us".to_owned(), vec![(2, TXN_DENIED)]),
+                ],
+                "{case}: nothing is forwarded"
+            );
+            let expected = match txn {
+                Some(t) => denial(Operation::Write, &format!("TransactionalId:{t}")),
+                None => denial_for(
+                    Operation::Write,
+                    "TransactionalId:",
+                    Reason::TransactionalBatches,
+                ),
+            };
+            assert_eq!(denials, [expected], "{case}");
+        }
+    }
+}
+
+#[test]
+fn produce_of_transactional_batches_without_a_transactional_id_is_refused_for_a_pool_without_any() {
+    // The review's case: a pool with no TransactionalId grant writes transactional and control
+    // batches with `transactional_id = null`.
+    let session = session_with(&["role DeveloperWrite Topic:orders-*"]);
+    for attributes in [TRANSACTIONAL, TRANSACTIONAL | CONTROL] {
+        let req = request(
+            ApiKey::Produce,
+            9,
+            &produce_records(-1, &[("orders-eu", &[0])], &batch(attributes, b"x")),
+        );
+        let resp: ProduceResponse = answer_of(run(&session, &req).0, &req);
+        assert_eq!(
+            produce_codes(&resp),
+            [("orders-eu".to_owned(), vec![(0, TXN_DENIED)])]
+        );
+        // acks=0: refused all the same, without a response.
+        let req = request(
+            ApiKey::Produce,
+            9,
+            &produce_records(0, &[("orders-eu", &[0])], &batch(attributes, b"x")),
+        );
+        assert!(answered(run(&session, &req).0).is_none());
+    }
+}
+
+/// A valid plain batch with the bytes at `at` replaced by `with`.
+fn batch_patched(at: usize, with: &[u8]) -> Vec<u8> {
+    let mut b = batch(0, b"payload");
+    b[at..at + with.len()].copy_from_slice(with);
+    b
+}
+
+#[test]
+fn produce_batches_kafka_refuses_are_refused_per_partition() {
+    let good = batch(0, b"payload");
+    // (case, records, partition error): the checks of Kafka's ProduceRequest.validateRecords,
+    // ByteBufferLogInputStream.nextBatchSize, DefaultRecordBatch.ensureValid and
+    // LogValidator.validateBatch (client origin), read from the batch headers alone.
+    let cases: Vec<(&str, Vec<u8>, i16)> = vec![
+        ("a control batch", batch(CONTROL, b"marker"), INVALID_RECORD),
+        (
+            "a transactional control batch",
+            batch(TRANSACTIONAL | CONTROL, b"marker"),
+            INVALID_RECORD,
+        ),
+        (
+            "a compressed control batch",
+            batch(CONTROL | ZSTD, b"\xff"),
+            INVALID_RECORD,
+        ),
+        ("no batch", vec![], INVALID_RECORD),
+        ("a cut length", good[..10].to_vec(), INVALID_RECORD),
+        ("a cut header", good[..30].to_vec(), INVALID_RECORD),
+        (
+            "a cut batch",
+            good[..good.len() - 1].to_vec(),
+            INVALID_RECORD,
+        ),
+        (
+            "two batches",
+            [good.clone(), good.clone()].concat(),
+            INVALID_RECORD,
+        ),
+        (
+            "a second batch, a control one",
+            [good.clone(), batch(CONTROL, b"m")].concat(),
+            INVALID_RECORD,
+        ),
+        (
+            "trailing bytes",
+            [good.clone(), vec![0; 5]].concat(),
+            INVALID_RECORD,
+        ),
+        ("magic 1", batch_patched(16, &[1]), INVALID_RECORD),
+        ("magic 0", batch_patched(16, &[0]), INVALID_RECORD),
+        ("magic 3", batch_patched(16, &[3]), CORRUPT_MESSAGE),
+        ("magic -1", batch_patched(16, &[0xff]), CORRUPT_MESSAGE),
+        (
+            "a length under 14",
+            batch_patched(8, &13i32.to_be_bytes()),
+            CORRUPT_MESSAGE,
+        ),
+        (
+            "a negative length",
+            batch_patched(8, &(-1i32).to_be_bytes()),
+            CORRUPT_MESSAGE,
+        ),
+        (
+            "a length under the v2 header",
+            batch_patched(8, &40i32.to_be_bytes()),
+            CORRUPT_MESSAGE,
+        ),
+    ];
+    let session = app();
+    for version in versions(ApiKey::Produce) {
+        for (case, records, code) in &cases {
+            let case = format!("v{version} {case}");
+            // With Write on the transactional id: the batch rules apply all the same.
+            let mut body = produce(-1, &[("orders-eu", &[0, 1])]);
+            body.transactional_id = Some(TransactionalId(s("txn-app")));
+            body.topic_data[0].partition_data[0].records = Some(Bytes::from(records.clone()));
+            let req = request(ApiKey::Produce, version, &body);
+            let (verdict, denials) = run(&session, &req);
+            let reason = if case.contains("control batch") {
+                Reason::ControlBatch
+            } else {
+                Reason::InvalidBatch
+            };
+            assert_eq!(
+                denials,
+                [denial_for(Operation::Write, "Topic:orders-eu", reason)],
+                "{case}"
+            );
+            let f = forwarded(verdict);
+            let sent: ProduceRequest =
+                decode_forwarded(&f.frame.expect("re-encoded: {case}"), &req);
+            let kept: Vec<_> = sent.topic_data[0]
+                .partition_data
+                .iter()
+                .map(|p| p.index)
+                .collect();
+            assert_eq!(kept, [1], "{case}: only the valid partition is forwarded");
+            let resp = patched(
+                f.patch.expect("a patch"),
+                version,
+                &produce_ok(&[("orders-eu", &[1])]),
+            );
+            assert_eq!(
+                produce_codes(&resp),
+                [("orders-eu".to_owned(), vec![(1, 0), (0, *code)])],
+                "{case}: merged into the topic's entry, as Kafka answers per partition"
+            );
+
+            // Every partition refused: answered alone.
+            let mut body = produce_records(-1, &[("orders-eu", &[0])], records);
+            body.transactional_id = Some(TransactionalId(s("txn-app")));
+            let req = request(ApiKey::Produce, version, &body);
+            let resp: ProduceResponse = answer_of(run(&session, &req).0, &req);
+            assert_eq!(
+                produce_codes(&resp),
+                [("orders-eu".to_owned(), vec![(0, *code)])],
+                "{case}"
+            );
+        }
+    }
+}
+
+#[test]
+fn produce_with_null_records_is_refused_as_kafka_requires_one_batch() {
+    let session = app();
+    let mut body = produce(-1, &[("orders-eu", &[0])]);
+    body.topic_data[0].partition_data[0].records = None;
+    let req = request(ApiKey::Produce, 9, &body);
+    let resp: ProduceResponse = answer_of(run(&session, &req).0, &req);
+    assert_eq!(
+        produce_codes(&resp),
+        [("orders-eu".to_owned(), vec![(0, INVALID_RECORD)])]
+    );
+}
+
+#[test]
+fn produce_of_truncated_batches_is_refused_never_panics() {
+    let session = app();
+    let good = batch(TRANSACTIONAL, b"payload");
+    for cut in 0..good.len() {
+        let mut body = produce_records(-1, &[("orders-eu", &[0])], &good[..cut]);
+        body.transactional_id = Some(TransactionalId(s("txn-app")));
+        let req = request(ApiKey::Produce, 9, &body);
+        let resp: ProduceResponse = answer_of(run(&session, &req).0, &req);
+        assert_eq!(
+            produce_codes(&resp),
+            [("orders-eu".to_owned(), vec![(0, INVALID_RECORD)])],
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn compressed_batches_are_read_by_their_header_only() {
+    // Payloads that no codec would accept: the gateway never decompresses.
+    let session = app();
+    for codec in [GZIP, 0x02, 0x03, ZSTD] {
+        let records = batch(codec, b"\xff\xfe not compressed at all");
+        let req = request(
+            ApiKey::Produce,
+            9,
+            &produce_records(-1, &[("orders-eu", &[0])], &records),
+        );
+        let (verdict, denials) = run(&session, &req);
+        assert_untouched(verdict);
+        assert!(denials.is_empty());
+    }
+}
+
+#[test]
+fn a_batch_encoded_by_kafka_protocol_is_forwarded() {
+    let session = app();
+    let records = poolgate::testkit::kafka::record_batch(&[(None, b"one"), (Some(b"k"), b"two")]);
+    let req = request(
+        ApiKey::Produce,
+        9,
+        &produce_records(-1, &[("orders-eu", &[0])], &records),
+    );
+    let (verdict, denials) = run(&session, &req);
+    assert_untouched(verdict);
+    assert!(denials.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fetch and ListOffsets
 
@@ -1312,42 +1637,135 @@ fn follower_fetch_below_v7_still_carries_an_error() {
 }
 
 #[test]
-fn an_incremental_fetch_without_topics_is_forwarded() {
+fn a_fetch_asking_for_a_session_is_forwarded_as_a_sessionless_full_fetch() {
     let session = app();
     for version in 7..=12 {
-        let mut body = fetch(&[]);
-        body.session_id = 77;
-        body.session_epoch = 3;
+        // Session id 0, epoch 0: a Java client asking the broker to create a fetch session.
+        let mut body = fetch(&[("events-a", &[0, 1])]);
+        body.session_epoch = 0;
         let req = request(ApiKey::Fetch, version, &body);
         let (verdict, denials) = run(&session, &req);
-        assert_untouched(verdict);
-        assert!(denials.is_empty());
+        assert!(denials.is_empty(), "{denials:?}");
+        let f = forwarded(verdict);
+        assert!(
+            f.patch.is_none(),
+            "v{version}: nothing to merge into the response"
+        );
+        let sent: FetchRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+        assert_eq!(
+            (sent.session_id, sent.session_epoch),
+            (0, -1),
+            "v{version}: a full fetch that creates no session"
+        );
+        assert_eq!(sent.topics, body.topics);
+        assert_eq!(sent.max_wait_ms, 500);
 
-        // Forgetting topics needs no permission either.
-        body.forgotten_topics_data = vec![
-            ForgottenTopic::default()
-                .with_topic(topic("secret"))
-                .with_partitions(vec![0]),
-        ];
+        // Partly refused: still sessionless, the refusals merged into the response.
+        let mut body = fetch(&[("events-a", &[0]), ("secret", &[1])]);
+        body.session_epoch = 0;
         let req = request(ApiKey::Fetch, version, &body);
-        assert_untouched(run(&session, &req).0);
+        let f = forwarded(run(&session, &req).0);
+        let sent: FetchRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+        assert_eq!((sent.session_id, sent.session_epoch), (0, -1));
+        assert_eq!(sent.topics.len(), 1);
+        let resp = patched(
+            f.patch.expect("a patch"),
+            version,
+            &fetch_ok(&[("events-a", &[0])]),
+        );
+        assert_eq!(
+            fetch_codes(&resp),
+            [
+                ("events-a".to_owned(), vec![(0, 0)]),
+                ("secret".to_owned(), vec![(1, TOPIC_DENIED)]),
+            ]
+        );
     }
 }
 
 #[test]
-fn an_incremental_fetch_adding_a_refused_topic_keeps_the_session() {
+fn a_fetch_naming_a_fetch_session_is_answered_with_70_and_never_forwarded() {
+    // (session id, epoch, topics): incremental fetches in a session (KIP-227), with or without
+    // topics, full fetches that would close a session (and the broker would close it even if
+    // another connection made it), and an incremental epoch without a session.
+    type Topics<'a> = &'a [(&'a str, &'a [i32])];
+    let cases: &[(i32, i32, Topics<'_>)] = &[
+        (77, 3, &[]),
+        (77, 3, &[("events-a", &[0])]),
+        (77, 1, &[("secret", &[0])]),
+        (77, 0, &[("events-a", &[0])]),
+        (77, -1, &[("events-a", &[0])]),
+        (-5, -1, &[]),
+        (0, 5, &[("events-a", &[0])]),
+        (0, -2, &[]),
+    ];
     let session = app();
-    let mut body = fetch(&[("secret", &[0])]);
-    body.session_id = 77;
-    body.session_epoch = 4;
-    let req = request(ApiKey::Fetch, 12, &body);
-    let (verdict, _) = run(&session, &req);
-    // Nothing left to fetch: answered locally, the fetch session upstream is unaffected.
-    let resp: FetchResponse = answer_of(verdict, &req);
-    assert_eq!(
-        fetch_codes(&resp),
-        [("secret".to_owned(), vec![(0, TOPIC_DENIED)])]
-    );
+    for version in 7..=12 {
+        for &(session_id, epoch, topics) in cases {
+            let case = format!("v{version} session {session_id} epoch {epoch} {topics:?}");
+            let mut body = fetch(topics);
+            body.session_id = session_id;
+            body.session_epoch = epoch;
+            body.forgotten_topics_data = vec![
+                ForgottenTopic::default()
+                    .with_topic(topic("events-b"))
+                    .with_partitions(vec![0]),
+            ];
+            let req = request(ApiKey::Fetch, version, &body);
+            let (verdict, denials) = run(&session, &req);
+            let resp: FetchResponse = answer_of(verdict, &req);
+            assert_eq!(resp.error_code, FETCH_SESSION_ID_NOT_FOUND, "{case}");
+            assert_eq!(resp.session_id, 0, "{case}");
+            assert!(resp.responses.is_empty(), "{case}");
+            assert_eq!(
+                denials,
+                [denial_for(
+                    Operation::Read,
+                    &format!("FetchSession:{session_id}"),
+                    Reason::FetchSession
+                )],
+                "{case}"
+            );
+        }
+    }
+}
+
+#[test]
+fn forgotten_topics_are_dropped_from_a_sessionless_fetch() {
+    let session = app();
+    for version in 7..=12 {
+        for epoch in [0, -1] {
+            let mut body = fetch(&[("events-a", &[0])]);
+            body.session_epoch = epoch;
+            body.forgotten_topics_data = vec![
+                ForgottenTopic::default()
+                    .with_topic(topic("secret"))
+                    .with_partitions(vec![0]),
+            ];
+            let req = request(ApiKey::Fetch, version, &body);
+            let (verdict, denials) = run(&session, &req);
+            assert!(denials.is_empty());
+            let f = forwarded(verdict);
+            assert!(f.patch.is_none());
+            let sent: FetchRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+            assert!(
+                sent.forgotten_topics_data.is_empty(),
+                "v{version} epoch {epoch}: no session, nothing to forget"
+            );
+            assert_eq!((sent.session_id, sent.session_epoch), (0, -1));
+        }
+    }
+}
+
+#[test]
+fn a_sessionless_fetch_without_topics_is_forwarded() {
+    let session = app();
+    for version in versions(ApiKey::Fetch) {
+        let req = request(ApiKey::Fetch, version, &fetch(&[]));
+        let (verdict, denials) = run(&session, &req);
+        assert_untouched(verdict);
+        assert!(denials.is_empty());
+    }
 }
 
 #[test]
