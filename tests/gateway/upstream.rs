@@ -1,0 +1,877 @@
+//! The gateway against a fake upstream broker that answers correctly, answers `acks=0`
+//! produces (as tansu does), duplicates, swaps or invents responses: every response a client
+//! sees is the filtered answer to its own request, or the connection is closed.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
+    GroupId, JoinGroupRequest, JoinGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use poolgate::testkit::kafka::{KafkaClient, record_batch};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Gateway, Harness, within};
+
+/// The host the fake broker advertises: it must never reach a client.
+const UPSTREAM_HOST: &str = "upstream.internal";
+/// A topic and a group outside every pool's grants: they must never reach a client.
+const SECRET_TOPIC: &str = "audit";
+const SECRET_GROUP: &str = "secret-group";
+/// The topic every forwarded produce and fetch names (writers have All on `e2e-*`).
+const TOPIC: &str = "e2e-orders";
+
+/// How the fake broker misbehaves on one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Sends the `n`-th response twice.
+    Duplicate(usize),
+    /// Sends the `n+1`-th response before the `n`-th.
+    Swap(usize),
+    /// Sends a response to no request (an all-topics Metadata) before the `n`-th.
+    Invent(usize),
+}
+
+/// One upstream connection's behaviour.
+#[derive(Clone, Copy, Debug, Default)]
+struct Behaviour {
+    /// Answer `acks=0` produces, as tansu does (Kafka brokers do not).
+    answer_acks0: bool,
+    fault: Option<Fault>,
+    /// Hold each Fetch response until [`FakeBroker::release`] is notified.
+    hold_fetch: bool,
+}
+
+/// What the fake broker saw and did.
+#[derive(Default)]
+struct Seen {
+    /// Per connection, the APIs of the requests and the topics they name.
+    requests: Vec<Vec<(ApiKey, Vec<String>)>>,
+}
+
+/// A fake Kafka broker on 127.0.0.1 built on `kafka-protocol`: it answers Produce, Fetch,
+/// Metadata, ListGroups and JoinGroup with responses that carry the index of the request on
+/// their connection (a marker the client checks), plus a topic, a group and a broker address
+/// that the gateway must filter out.
+struct FakeBroker {
+    addr: String,
+    next: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Seen>>,
+    /// Set once a fault was acted on.
+    faulted: Arc<AtomicBool>,
+    /// Lets one held Fetch response go.
+    release: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeBroker {
+    async fn start() -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let next = Arc::new(Mutex::new(Behaviour::default()));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let faulted = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (n, s, f, r) = (next.clone(), seen.clone(), faulted.clone(), release.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let behaviour = *n.lock().unwrap();
+                let conn = {
+                    let mut seen = s.lock().unwrap();
+                    seen.requests.push(Vec::new());
+                    seen.requests.len() - 1
+                };
+                let shared = (conn, s.clone(), f.clone(), r.clone());
+                tokio::spawn(serve(stream, behaviour, shared));
+            }
+        });
+        FakeBroker {
+            addr,
+            next,
+            seen,
+            faulted,
+            release,
+            task,
+        }
+    }
+
+    /// Sets how the next connections behave, and clears the fault flag.
+    fn behave(&self, b: Behaviour) {
+        *self.next.lock().unwrap() = b;
+        self.faulted.store(false, Ordering::SeqCst);
+    }
+
+    /// The requests of the most recent connection.
+    fn last_connection(&self) -> Vec<(ApiKey, Vec<String>)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .requests
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn response<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut out, api.response_header_version(version))
+        .unwrap();
+    body.encode(&mut out, version).unwrap();
+    let len = i32::try_from(out.len() - 4).unwrap();
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out.freeze()
+}
+
+/// Every API the fake serves, at every version `kafka-protocol` knows.
+fn api_versions() -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse::default();
+    resp.api_keys = ApiKey::iter()
+        .map(|k| {
+            let mut v = ApiVersion::default();
+            v.api_key = k as i16;
+            v.min_version = k.valid_versions().min;
+            v.max_version = k.valid_versions().max;
+            v
+        })
+        .collect();
+    resp
+}
+
+/// The marked answer to request number `n` of a connection, and the topics it names.
+fn answer(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    mut body: Bytes,
+    n: usize,
+    answer_acks0: bool,
+) -> (Option<Bytes>, Vec<String>) {
+    let marker = i64::try_from(n).unwrap();
+    let tag = StrBytes::from_string(format!("n{n}"));
+    match api {
+        ApiKey::ApiVersions => (
+            Some(response(api, version, correlation_id, &api_versions())),
+            vec![],
+        ),
+        ApiKey::Produce => {
+            let req = ProduceRequest::decode(&mut body, version).unwrap();
+            let topics: Vec<String> = req.topic_data.iter().map(|t| t.name.to_string()).collect();
+            let mut resp = ProduceResponse::default();
+            resp.responses = req
+                .topic_data
+                .iter()
+                .map(|t| {
+                    let mut r = TopicProduceResponse::default();
+                    r.name = t.name.clone();
+                    r.partition_responses = t
+                        .partition_data
+                        .iter()
+                        .map(|p| {
+                            let mut pr = PartitionProduceResponse::default();
+                            pr.index = p.index;
+                            pr.base_offset = marker;
+                            pr
+                        })
+                        .collect();
+                    r
+                })
+                .collect();
+            let frame = response(api, version, correlation_id, &resp);
+            (Some(frame).filter(|_| req.acks != 0 || answer_acks0), topics)
+        }
+        ApiKey::Fetch => {
+            let req = FetchRequest::decode(&mut body, version).unwrap();
+            let topics: Vec<String> = req.topics.iter().map(|t| t.topic.to_string()).collect();
+            let mut resp = FetchResponse::default();
+            resp.responses = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut r = FetchableTopicResponse::default();
+                    r.topic = t.topic.clone();
+                    r.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut pd = PartitionData::default();
+                            pd.partition_index = p.partition;
+                            pd.high_watermark = marker;
+                            pd.records = Some(Bytes::new());
+                            pd
+                        })
+                        .collect();
+                    r
+                })
+                .collect();
+            (Some(response(api, version, correlation_id, &resp)), topics)
+        }
+        ApiKey::Metadata => {
+            // Only all-topics requests are sent: the answer lists every topic.
+            (Some(metadata(version, correlation_id, tag)), vec![])
+        }
+        ApiKey::ListGroups => {
+            let mut resp = ListGroupsResponse::default();
+            resp.groups = [format!("e2e-n{n}"), SECRET_GROUP.to_owned()]
+                .into_iter()
+                .map(|g| {
+                    let mut lg = ListedGroup::default();
+                    lg.group_id = GroupId(StrBytes::from_string(g));
+                    lg.protocol_type = StrBytes::from_static_str("consumer");
+                    lg
+                })
+                .collect();
+            (Some(response(api, version, correlation_id, &resp)), vec![])
+        }
+        ApiKey::JoinGroup => {
+            let mut resp = JoinGroupResponse::default();
+            resp.member_id = tag.clone();
+            resp.leader = tag;
+            (Some(response(api, version, correlation_id, &resp)), vec![])
+        }
+        other => panic!("the fake broker does not serve {other:?}"),
+    }
+}
+
+/// An all-topics Metadata response: the broker's own address and a secret topic among others.
+fn metadata(version: i16, correlation_id: i32, cluster: StrBytes) -> Bytes {
+    let mut resp = MetadataResponse::default();
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = BrokerId(1);
+    broker.host = StrBytes::from_static_str(UPSTREAM_HOST);
+    broker.port = 9999;
+    resp.brokers = vec![broker];
+    resp.cluster_id = Some(cluster);
+    resp.controller_id = BrokerId(1);
+    resp.topics = [TOPIC, SECRET_TOPIC]
+        .into_iter()
+        .map(|name| {
+            let mut t = MetadataResponseTopic::default();
+            t.name = Some(TopicName(StrBytes::from_static_str(name)));
+            let mut p = MetadataResponsePartition::default();
+            p.leader_id = BrokerId(1);
+            p.replica_nodes = vec![BrokerId(1)];
+            p.isr_nodes = vec![BrokerId(1)];
+            t.partitions = vec![p];
+            t
+        })
+        .collect();
+    response(ApiKey::Metadata, version, correlation_id, &resp)
+}
+
+/// Serves one gateway connection with `behaviour`: its index among the connections, where to
+/// record requests and faults, and what releases held fetches.
+async fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    (conn, seen, faulted, release): (
+        usize,
+        Arc<Mutex<Seen>>,
+        Arc<AtomicBool>,
+        Arc<tokio::sync::Notify>,
+    ),
+) {
+    let mut n = 0;
+    // Responses sent so far, and one held back for a swap.
+    let mut sent = 0;
+    let mut held: Option<Bytes> = None;
+    loop {
+        let Ok(len) = stream.read_i32().await else {
+            return;
+        };
+        let mut payload = vec![0; usize::try_from(len).unwrap()];
+        if stream.read_exact(&mut payload).await.is_err() {
+            return;
+        }
+        let payload = Bytes::from(payload);
+        let key = i16::from_be_bytes([payload[0], payload[1]]);
+        let version = i16::from_be_bytes([payload[2], payload[3]]);
+        let api = ApiKey::try_from(key).unwrap();
+        let mut body = payload.clone();
+        let header = RequestHeader::decode(&mut body, api.request_header_version(version)).unwrap();
+        let (frame, topics) = answer(
+            api,
+            version,
+            header.correlation_id,
+            body,
+            n,
+            behaviour.answer_acks0,
+        );
+        n += 1;
+        seen.lock().unwrap().requests[conn].push((api, topics));
+        let Some(frame) = frame else { continue };
+        if api == ApiKey::Fetch && behaviour.hold_fetch {
+            release.notified().await;
+        }
+        let mut out: Vec<Bytes> = Vec::new();
+        match behaviour.fault {
+            Some(Fault::Duplicate(k)) if k == sent => {
+                faulted.store(true, Ordering::SeqCst);
+                out.push(frame.clone());
+                out.push(frame);
+            }
+            Some(Fault::Swap(k)) if k == sent => held = Some(frame),
+            Some(Fault::Swap(k)) if k + 1 == sent => {
+                faulted.store(true, Ordering::SeqCst);
+                out.push(frame);
+                out.extend(held.take());
+            }
+            Some(Fault::Invent(k)) if k == sent => {
+                faulted.store(true, Ordering::SeqCst);
+                let invented = header.correlation_id.wrapping_add(1000);
+                out.push(metadata(9, invented, StrBytes::from_static_str("invented")));
+                out.push(frame);
+            }
+            _ => out.push(frame),
+        }
+        sent += 1;
+        for f in out {
+            if stream.write_all(&f).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client side: pipelined requests with chosen correlation ids, and what each must get.
+// ---------------------------------------------------------------------------------------------
+
+/// A request the client pipelines (all permitted to `pool-writers` but `DeniedProduce`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Produce,
+    ProduceAcks0,
+    MetadataAll,
+    ListGroups,
+    JoinGroup,
+    Fetch,
+    /// A produce to a topic outside the grants: answered by the gateway, never forwarded.
+    DeniedProduce,
+    /// Answered by the gateway.
+    ApiVersions,
+}
+
+impl Op {
+    fn api(self) -> ApiKey {
+        match self {
+            Op::Produce | Op::ProduceAcks0 | Op::DeniedProduce => ApiKey::Produce,
+            Op::MetadataAll => ApiKey::Metadata,
+            Op::ListGroups => ApiKey::ListGroups,
+            Op::JoinGroup => ApiKey::JoinGroup,
+            Op::Fetch => ApiKey::Fetch,
+            Op::ApiVersions => ApiKey::ApiVersions,
+        }
+    }
+
+    fn version(self) -> i16 {
+        match self {
+            Op::Produce | Op::ProduceAcks0 | Op::DeniedProduce => 7,
+            Op::MetadataAll => 9,
+            Op::ListGroups => 3,
+            Op::JoinGroup => 2,
+            Op::Fetch => 11,
+            Op::ApiVersions => 3,
+        }
+    }
+
+    fn forwarded(self) -> bool {
+        !matches!(self, Op::DeniedProduce | Op::ApiVersions)
+    }
+
+    fn answered(self) -> bool {
+        self != Op::ProduceAcks0
+    }
+
+    fn body(self, out: &mut BytesMut) {
+        let v = self.version();
+        match self {
+            Op::Produce | Op::ProduceAcks0 | Op::DeniedProduce => {
+                produce(
+                    if self == Op::DeniedProduce {
+                        SECRET_TOPIC
+                    } else {
+                        TOPIC
+                    },
+                    i16::from(self != Op::ProduceAcks0),
+                    record_batch(&[(None, b"v")]),
+                )
+                .encode(out, v)
+                .unwrap();
+            }
+            Op::MetadataAll => {
+                let mut r = MetadataRequest::default();
+                r.topics = None;
+                r.encode(out, v).unwrap();
+            }
+            Op::ListGroups => ListGroupsRequest::default().encode(out, v).unwrap(),
+            Op::JoinGroup => {
+                let mut r = JoinGroupRequest::default();
+                r.group_id = GroupId(StrBytes::from_static_str("e2e-group"));
+                r.session_timeout_ms = 10_000;
+                r.rebalance_timeout_ms = 10_000;
+                r.protocol_type = StrBytes::from_static_str("consumer");
+                r.encode(out, v).unwrap();
+            }
+            Op::Fetch => {
+                let mut r = FetchRequest::default();
+                r.replica_id = BrokerId(-1);
+                r.max_bytes = 1 << 20;
+                r.session_epoch = -1;
+                let mut t = FetchTopic::default();
+                t.topic = TopicName(StrBytes::from_static_str(TOPIC));
+                let mut p = FetchPartition::default();
+                p.partition_max_bytes = 1 << 20;
+                t.partitions = vec![p];
+                r.topics = vec![t];
+                r.encode(out, v).unwrap();
+            }
+            Op::ApiVersions => ApiVersionsRequest::default().encode(out, v).unwrap(),
+        }
+    }
+}
+
+/// A produce request to partition 0 of `topic`.
+fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
+    let mut p = PartitionProduceData::default();
+    p.records = Some(records);
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+    t.partition_data = vec![p];
+    let mut r = ProduceRequest::default();
+    r.acks = acks;
+    r.timeout_ms = 5_000;
+    r.topic_data = vec![t];
+    r
+}
+
+/// The frame of a request with the client's own choice of correlation id.
+fn request_frame(api: ApiKey, version: i16, correlation_id: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i32(0);
+    let mut header = RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str("poolgate-tests"));
+    header
+        .encode(&mut out, api.request_header_version(version))
+        .unwrap();
+    body(&mut out);
+    let len = i32::try_from(out.len() - 4).unwrap();
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out.freeze()
+}
+
+/// What the client expects for one answered request.
+#[derive(Debug)]
+struct Expect {
+    op: Op,
+    correlation_id: i32,
+    /// The request's index on the upstream connection, for forwarded ones.
+    upstream_index: Option<usize>,
+}
+
+/// Checks that `payload` is the filtered answer to `e`; describes the first problem.
+fn check_answer(payload: Bytes, e: &Expect, gateway: &str) -> Result<(), String> {
+    let api = e.op.api();
+    let v = e.op.version();
+    let mut body = payload;
+    let header = ResponseHeader::decode(&mut body, api.response_header_version(v))
+        .map_err(|err| format!("header: {err}"))?;
+    if header.correlation_id != e.correlation_id {
+        return Err(format!(
+            "correlation id {} for request {}",
+            header.correlation_id, e.correlation_id
+        ));
+    }
+    let marker = e.upstream_index.map(|n| i64::try_from(n).unwrap());
+    let tag = e.upstream_index.map(|n| format!("n{n}"));
+    let bad = |what: String| Err(format!("{:?}: {what}", e.op));
+    match e.op {
+        Op::Produce | Op::DeniedProduce => {
+            let r = ProduceResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            let [t] = r.responses.as_slice() else {
+                return bad(format!("{} topics", r.responses.len()));
+            };
+            let p = t.partition_responses.first().ok_or("no partition")?;
+            if e.op == Op::DeniedProduce {
+                if t.name.0.as_str() != SECRET_TOPIC || p.error_code != 29 {
+                    return bad(format!("{t:?}"));
+                }
+            } else if t.name.0.as_str() != TOPIC || Some(p.base_offset) != marker {
+                return bad(format!("{t:?}"));
+            }
+        }
+        Op::MetadataAll => {
+            let r = MetadataResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            if r.cluster_id.as_deref() != tag.as_deref() {
+                return bad(format!("cluster id {:?}", r.cluster_id));
+            }
+            if r.topics.iter().any(|t| {
+                t.name
+                    .as_ref()
+                    .is_some_and(|n| n.0.as_str() == SECRET_TOPIC)
+            }) {
+                return bad("the secret topic leaked".to_owned());
+            }
+            if r.brokers.iter().any(|b| {
+                b.host.as_str() == UPSTREAM_HOST || format!("{}:{}", b.host, b.port) != gateway
+            }) {
+                return bad(format!("broker address leaked: {:?}", r.brokers));
+            }
+        }
+        Op::ListGroups => {
+            let r = ListGroupsResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            let groups: Vec<String> = r.groups.iter().map(|g| g.group_id.0.to_string()).collect();
+            if groups != [format!("e2e-{}", tag.unwrap_or_default())] {
+                return bad(format!("groups {groups:?}"));
+            }
+        }
+        Op::JoinGroup => {
+            let r = JoinGroupResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            if Some(r.member_id.to_string()) != tag {
+                return bad(format!("member id {}", r.member_id));
+            }
+        }
+        Op::Fetch => {
+            let r = FetchResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            let hw = r
+                .responses
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map(|p| p.high_watermark);
+            if hw != marker || r.responses.len() != 1 {
+                return bad(format!("{r:?}"));
+            }
+        }
+        Op::ApiVersions => {
+            let r = ApiVersionsResponse::decode(&mut body, v).map_err(|x| x.to_string())?;
+            if r.error_code != 0 {
+                return bad(format!("error {}", r.error_code));
+            }
+        }
+        Op::ProduceAcks0 => return bad("answered".to_owned()),
+    }
+    Ok(())
+}
+
+/// Reads one response frame's payload; `None` when the gateway closed the connection.
+async fn next_frame(client: &mut KafkaClient) -> Option<Bytes> {
+    match within("a response or the close", client.recv_frame()).await {
+        Ok(f) => Some(f),
+        Err(e) if e.is_closed() => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// One case: logs in, pipelines `ops` with `ids`, and checks every response. With no fault
+/// the connection must answer every request and stay open; with one, the responses before it
+/// are right and the connection is then closed.
+async fn run_case(
+    gw: &Gateway,
+    h: &Harness,
+    broker: &FakeBroker,
+    ops: &[(Op, i32)],
+    behaviour: Behaviour,
+) -> Result<(), String> {
+    broker.behave(behaviour);
+    let mut client = gw.connect().await;
+    super::login_ok(&mut client, &h.writer_token()).await;
+    let mut expected = VecDeque::new();
+    let mut wire = BytesMut::new();
+    let mut upstream = 0;
+    for &(op, id) in ops {
+        wire.extend_from_slice(&request_frame(op.api(), op.version(), id, |out| op.body(out)));
+        let upstream_index = op.forwarded().then(|| {
+            upstream += 1;
+            upstream - 1
+        });
+        if op.answered() {
+            expected.push_back(Expect {
+                op,
+                correlation_id: id,
+                upstream_index,
+            });
+        }
+    }
+    // All at once: the gateway sees them pipelined.
+    client.write_raw(&wire).await.map_err(|e| e.to_string())?;
+    let total = expected.len();
+    let mut got = 0;
+    while let Some(e) = expected.pop_front() {
+        let Some(frame) = next_frame(&mut client).await else {
+            break;
+        };
+        check_answer(frame, &e, &gw.addr).map_err(|why| format!("response {got}: {why}"))?;
+        got += 1;
+    }
+    let faulted = broker.faulted.load(Ordering::SeqCst);
+    if faulted {
+        // Whatever came before the fault, the connection then ends.
+        if got == total && next_frame(&mut client).await.is_some() {
+            return Err("a response after the fault".to_owned());
+        }
+    } else {
+        if got != total {
+            return Err(format!("closed after {got} of {total} responses"));
+        }
+        // Still open: one more round trip.
+        let ping = request_frame(ApiKey::ApiVersions, 3, 4242, |out| {
+            Op::ApiVersions.body(out);
+        });
+        client.write_raw(&ping).await.map_err(|e| e.to_string())?;
+        let frame = next_frame(&mut client)
+            .await
+            .ok_or("closed without a fault")?;
+        check_answer(
+            frame,
+            &Expect {
+                op: Op::ApiVersions,
+                correlation_id: 4242,
+                upstream_index: None,
+            },
+            &gw.addr,
+        )?;
+    }
+    Ok(())
+}
+
+async fn start(name: &str) -> (Harness, FakeBroker, Gateway) {
+    let h = Harness::start(name).await;
+    let broker = FakeBroker::start().await;
+    // Without Describe on the cluster, ListGroups lists only the groups the pool may describe.
+    let config = h.config("gateway.toml", |t| {
+        super::edit(
+            &t,
+            r#"allow = ["Create", "Describe", "DescribeConfigs"]"#,
+            r#"allow = ["Create", "DescribeConfigs"]"#,
+        )
+    });
+    let gw = h
+        .gateway_to(&config, &broker.addr, &["--metrics-listen", "127.0.0.1:0"])
+        .await;
+    (h, broker, gw)
+}
+
+use Op::{
+    ApiVersions as V, DeniedProduce as Denied, Fetch as F, JoinGroup as J, ListGroups as L,
+    MetadataAll as M, Produce as P, ProduceAcks0 as P0,
+};
+
+/// The review's chain: one correlation id for `Produce(acks=0)`, `JoinGroup`, `Metadata`,
+/// `Produce(acks=1)`, against a broker that answers `acks=0` (tansu) and one that does not
+/// (Kafka). Before the fix, the last Produce received the raw Metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_correlation_ids_and_acks0_never_desynchronise_responses() {
+    let (h, broker, gw) = start("desync").await;
+    let chain = [(P0, 7), (J, 7), (M, 7), (P, 7), (L, 7), (P0, 7), (P, 7)];
+    for answer_acks0 in [true, false] {
+        let b = Behaviour {
+            answer_acks0,
+            ..Behaviour::default()
+        };
+        run_case(&gw, &h, &broker, &chain, b).await.unwrap();
+        // A well-behaved acks=0 producer with distinct ids.
+        let producer: Vec<(Op, i32)> = (0..20).map(|i| (if i % 5 == 4 { P } else { P0 }, 500 + i)).collect();
+        run_case(&gw, &h, &broker, &producer, b).await.unwrap();
+    }
+    // Two acks=0 produces in the chain and 16 in the producer, answered once each by the fake.
+    gw.metrics_when("acks=0 answers counted", |m| {
+        super::sample(m, "poolgate_upstream_responses_dropped_total{reason=\"acks0_answered\"}")
+            == Some(18.0)
+    })
+    .await;
+}
+
+/// Duplicated, swapped and invented upstream responses close the connection; nothing after
+/// them reaches the client, and each is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_upstream_responses_close_the_connection() {
+    let (h, broker, gw) = start("stray").await;
+    let ops = [(P, 1), (M, 2), (L, 3), (J, 4), (F, 5)];
+    for fault in [Fault::Duplicate(1), Fault::Swap(2), Fault::Invent(0), Fault::Duplicate(4)] {
+        let b = Behaviour {
+            fault: Some(fault),
+            ..Behaviour::default()
+        };
+        run_case(&gw, &h, &broker, &ops, b)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert!(broker.faulted.load(Ordering::SeqCst), "{fault:?} acted on");
+    }
+    gw.metrics_when("four stray responses", |m| {
+        super::sample(m, "poolgate_upstream_responses_dropped_total{reason=\"stray\"}") == Some(4.0)
+            && super::dropped(m, "stray_response") == 4.0
+    })
+    .await;
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(P),
+        Just(P0),
+        Just(M),
+        Just(L),
+        Just(J),
+        Just(F),
+        Just(Denied),
+        Just(V)
+    ]
+}
+
+/// Random pipelines (mixed APIs, reused and distinct correlation ids) through the gateway to a
+/// broker that answers correctly, answers `acks=0`, duplicates, swaps or invents responses.
+#[test]
+fn every_response_is_the_filtered_answer_to_its_own_request() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (h, broker, gw) = rt.block_on(start("interleavings"));
+    let case = (
+        prop::collection::vec((op_strategy(), prop_oneof![Just(1), Just(2), 3..1000i32]), 1..24),
+        any::<bool>(),
+        prop_oneof![
+            Just(None),
+            (0..24usize).prop_map(|k| Some(Fault::Duplicate(k))),
+            (0..24usize).prop_map(|k| Some(Fault::Swap(k))),
+            (0..24usize).prop_map(|k| Some(Fault::Invent(k))),
+        ],
+    );
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 48,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&case, |(ops, answer_acks0, fault)| {
+            // Faults only where the broker sends enough responses for them to happen.
+            let responses = ops
+                .iter()
+                .filter(|(op, _)| op.forwarded() && (op.answered() || answer_acks0))
+                .count();
+            let fault = fault.filter(|f| match *f {
+                Fault::Duplicate(k) | Fault::Invent(k) => k < responses,
+                Fault::Swap(k) => k + 1 < responses,
+            });
+            let b = Behaviour {
+                answer_acks0,
+                fault,
+                hold_fetch: false,
+            };
+            rt.block_on(run_case(&gw, &h, &broker, &ops, b))
+                .map_err(|e| TestCaseError::fail(format!("{b:?}: {e}")))?;
+            let faulted = broker.faulted.load(Ordering::SeqCst);
+            prop_assert_eq!(faulted, fault.is_some(), "the fault happened");
+            Ok(())
+        })
+        .unwrap();
+    drop((gw, broker, h));
+}
+
+/// A frame whose first half arrives before the idle timer fires (with a fetch in flight) and
+/// whose second half carries bytes that look like a whole produce request: the gateway reads
+/// one frame, the outer produce, and never forwards the hidden one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_is_never_cut_by_the_idle_timer() {
+    let h = Harness::start("frame-cut").await;
+    let broker = FakeBroker::start().await;
+    let config = h.config("gateway.toml", |t| {
+        super::edit(&t, "login_timeout = \"3s\"", "login_timeout = \"3s\"\nidle_timeout = \"1s\"")
+    });
+    let gw = h
+        .gateway_to_env(&config, &broker.addr, &[], &[("RUST_LOG", "poolgate=debug")])
+        .await;
+    broker.behave(Behaviour {
+        hold_fetch: true,
+        ..Behaviour::default()
+    });
+    let mut client = gw.connect().await;
+    super::login_ok(&mut client, &h.writer_token()).await;
+    // A fetch in flight: the idle timer then lets the connection live.
+    let fetch = request_frame(ApiKey::Fetch, 11, 2, |out| Op::Fetch.body(out));
+    client.write_raw(&fetch).await.unwrap();
+    // The hidden request: a produce to a topic that only this frame names.
+    let hidden = request_frame(ApiKey::Produce, 7, 99, |out| {
+        produce("e2e-hidden", 1, record_batch(&[(None, b"smuggled")]))
+            .encode(out, 7)
+            .unwrap();
+    });
+    // The outer request carries it inside its records.
+    let mut records = BytesMut::new();
+    records.put_slice(&[0; 16]);
+    records.put_slice(&hidden);
+    let outer = request_frame(ApiKey::Produce, 7, 1, |out| {
+        produce(TOPIC, 1, records.freeze()).encode(out, 7).unwrap();
+    });
+    let cut = outer.len() - hidden.len();
+    client.write_raw(&outer[..cut]).await.unwrap();
+    // The idle timer fires with part of the frame read.
+    let log = gw.process.stderr.clone();
+    within("the idle timer with a partial frame", async {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| {
+                l.contains("idle timer") && l.contains("in_flight=1 partial_frame=true")
+            }) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    client.write_raw(&outer[cut..]).await.unwrap();
+    broker.release.notify_one();
+    let fetched = next_frame(&mut client).await.expect("the fetch is answered");
+    let e = Expect {
+        op: Op::Fetch,
+        correlation_id: 2,
+        upstream_index: Some(0),
+    };
+    check_answer(fetched, &e, &gw.addr).unwrap();
+    let frame = next_frame(&mut client).await.expect("the outer produce is answered");
+    let mut body = frame;
+    let header =
+        ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(7)).unwrap();
+    assert_eq!(header.correlation_id, 1);
+    let resp = ProduceResponse::decode(&mut body, 7).unwrap();
+    assert_eq!(resp.responses[0].name.0.as_str(), TOPIC);
+    let seen = broker.last_connection();
+    assert_eq!(
+        seen,
+        vec![
+            (ApiKey::Fetch, vec![TOPIC.to_owned()]),
+            (ApiKey::Produce, vec![TOPIC.to_owned()])
+        ],
+        "exactly the fetch and the outer produce were forwarded"
+    );
+}
