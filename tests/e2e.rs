@@ -268,7 +268,7 @@ fn a_pool_without_write_cannot_produce_but_can_consume() {
     let read = consume(stack.client("e2e-reader", &reader_ext()), "e2e-events", 4);
     assert_eq!(read["consumed"], json!(4), "{read}");
     assert!(
-        stack.metric("poolgate_requests_denied_total{api=\"Produce\",operation=\"Write\"}") >= 1
+        stack.metric("poolgate_requests_denied_total{api=\"Produce\",operation=\"Write\",reason=\"not_authorized\"}") >= 1
     );
 }
 
@@ -523,7 +523,7 @@ fn a_consumer_group_needs_read_on_the_group_and_keeps_its_offsets() {
     );
     assert!(
         stack.metric(
-            "poolgate_requests_denied_total{api=\"FindCoordinator\",operation=\"Describe\"}"
+            "poolgate_requests_denied_total{api=\"FindCoordinator\",operation=\"Describe\",reason=\"not_authorized\"}"
         ) >= 1
     );
 }

@@ -562,7 +562,9 @@ where
                     format!("{api:?}")
                 };
                 for d in &denials {
-                    shared.metrics.denied(&api_name, d.operation.as_str());
+                    shared
+                        .metrics
+                        .denied(&api_name, d.operation.as_str(), d.reason.as_str());
                     tracing::warn!(
                         target: "poolgate::audit",
                         event = "denied",
@@ -571,6 +573,7 @@ where
                         api = api_name.as_str(),
                         operation = d.operation.as_str(),
                         resource = d.resource.as_str(),
+                        reason = d.reason.as_str(),
                     );
                 }
                 match verdict {

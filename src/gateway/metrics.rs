@@ -12,7 +12,7 @@ use poolgate::gate::Gate;
 #[derive(Debug, Default)]
 pub struct Metrics {
     logins: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    denied: Mutex<BTreeMap<(String, &'static str), u64>>,
+    denied: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
     refused_apis: Mutex<BTreeMap<String, u64>>,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     responses_dropped: Mutex<BTreeMap<&'static str, u64>>,
@@ -45,9 +45,10 @@ impl Metrics {
         bump(&self.logins, (outcome, reason));
     }
 
-    /// Counts a refused operation within a request.
-    pub fn denied(&self, api: &str, operation: &'static str) {
-        bump(&self.denied, (api.to_owned(), operation));
+    /// Counts a refused operation within a request, with the reason (`not_authorized`,
+    /// `fetch_session`, `transactional_batches`, `control_batch`, `invalid_batch`).
+    pub fn denied(&self, api: &str, operation: &'static str, reason: &'static str) {
+        bump(&self.denied, (api.to_owned(), operation, reason));
     }
 
     /// Counts a request of an API that is neither checked nor a pass-through.
@@ -94,9 +95,9 @@ impl Metrics {
             &mut out,
             "poolgate_requests_denied_total",
             "counter",
-            "Operations refused by the session's permissions, by API and operation.",
+            "Operations refused by the session's permissions or Kafka's request rules, by API, operation and reason.",
         );
-        for ((api, op), n) in self
+        for ((api, op, reason), n) in self
             .denied
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -104,7 +105,7 @@ impl Metrics {
         {
             let _ = writeln!(
                 out,
-                "poolgate_requests_denied_total{{api=\"{}\",operation=\"{op}\"}} {n}",
+                "poolgate_requests_denied_total{{api=\"{}\",operation=\"{op}\",reason=\"{reason}\"}} {n}",
                 label(api)
             );
         }

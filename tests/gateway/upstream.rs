@@ -826,14 +826,18 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
             .encode(out, 7)
             .unwrap();
     });
-    // The outer request carries it inside its records.
-    let mut records = BytesMut::new();
-    records.put_slice(&[0; 16]);
-    records.put_slice(&hidden);
+    // The outer request carries it as the value of its one record.
     let outer = request_frame(ApiKey::Produce, 7, 1, |out| {
-        produce(TOPIC, 1, records.freeze()).encode(out, 7).unwrap();
+        produce(TOPIC, 1, record_batch(&[(None, &hidden)]))
+            .encode(out, 7)
+            .unwrap();
     });
-    let cut = outer.len() - hidden.len();
+    // Cut where the hidden request starts: a reader that dropped the bytes read so far would
+    // take what follows for a request of its own.
+    let cut = outer
+        .windows(hidden.len())
+        .position(|w| w == &hidden[..])
+        .unwrap();
     client.write_raw(&outer[..cut]).await.unwrap();
     // The idle timer fires with part of the frame read.
     let log = gw.process.stderr.clone();
@@ -865,6 +869,7 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
     assert_eq!(header.correlation_id, 1);
     let resp = ProduceResponse::decode(&mut body, 7).unwrap();
     assert_eq!(resp.responses[0].name.0.as_str(), TOPIC);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
     let seen = broker.last_connection();
     assert_eq!(
         seen,
