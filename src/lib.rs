@@ -22,6 +22,7 @@ mod keys;
 mod keystore;
 mod policy;
 pub mod pool;
+pub mod proxy;
 pub mod report;
 pub mod sasl;
 mod time;
