@@ -377,4 +377,34 @@ mod tests {
         assert!(skipped[0].reason.contains("symmetric"), "{skipped:?}");
         assert!(skipped[1].reason.contains("`use` is `enc`"), "{skipped:?}");
     }
+
+    #[test]
+    fn rsa_keys_whose_exponent_never_verifies_are_listed_as_skipped() {
+        let n = format!("{}-w", "_".repeat(340));
+        let rsa = |kid: &str, e: &str| json!({"kty":"RSA","kid":kid,"n":n,"e":e});
+        // e = 1, 2, 2^33 + 1, beside a usable key with e = 65537.
+        let doc = json!({"keys": [
+            rsa("one", "AQ"), rsa("two", "Ag"), rsa("huge", "AgAAAAE"), rsa("ok", "AQAB")
+        ]});
+        let (mut keys, mut skipped) = (Vec::new(), Vec::new());
+        classify(&doc, &mut keys, &mut skipped);
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref()).collect();
+        assert_eq!(kids, [Some("ok")]);
+        assert_eq!((keys[0].kty.as_str(), keys[0].size), ("RSA", 2048));
+        let reasons: Vec<_> = skipped
+            .iter()
+            .map(|s| (s.kid.as_deref().unwrap_or(""), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("one", "unusable RSA public exponent: it is 1"),
+                ("two", "unusable RSA public exponent: it is even"),
+                (
+                    "huge",
+                    "unusable RSA public exponent: it has 34 bits (at most 33 can verify)"
+                ),
+            ]
+        );
+    }
 }
