@@ -34,9 +34,18 @@ const CGI_VAR: &str = "REQUEST_METHOD";
 /// let direct = rule.route(&"http://127.0.0.1:8080/jwks".parse().unwrap());
 /// assert_eq!(direct.to_string(), "none (plain http on loopback is always fetched directly)");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxyEnv {
     vars: Vec<(String, String)>,
+}
+
+/// Names only: a proxy value may hold a password.
+impl fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyEnv")
+            .field("set", &self.vars.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl ProxyEnv {
@@ -157,10 +166,20 @@ fn parse_proxy_url(value: &str) -> Result<Url, &'static str> {
 }
 
 /// A proxy and the variable that named it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProxyTarget {
     url: Url,
     variable: &'static str,
+}
+
+/// The URL redacted, as everywhere it is shown.
+impl fmt::Debug for ProxyTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyTarget")
+            .field("url", &self.redacted())
+            .field("variable", &self.variable)
+            .finish()
+    }
 }
 
 impl ProxyTarget {
@@ -460,6 +479,15 @@ mod tests {
         assert!(!m("192.168.1.8"));
         let zero = NoProxy::parse("NO_PROXY", "0.0.0.0/0");
         assert!(zero.matches(&url::Host::Ipv4("8.8.8.8".parse().unwrap())));
+    }
+
+    #[test]
+    fn debug_output_never_shows_proxy_credentials() {
+        let env = ProxyEnv::from_vars([("HTTPS_PROXY", "http://u:hunter2@p:1")]);
+        let rule = env.rule().unwrap();
+        let shown = format!("{env:?} {rule:?} {:?}", ProxySource::Given(env.clone()));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("HTTPS_PROXY"), "{shown}");
     }
 
     #[test]
