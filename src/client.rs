@@ -3,7 +3,7 @@
 //! (RFC 6749 section 4.4), authenticating with `client_secret_basic`.
 //!
 //! An I/O shell with the same rules as the key fetcher: https only (plain http only to a
-//! loopback host, and only when allowed), timeouts, a response size cap, no redirects for the
+//! loopback host, only when allowed, and never through a proxy), timeouts, a response size cap, no redirects for the
 //! token request. Errors never contain the secret or the token.
 
 use std::fmt;
@@ -12,7 +12,7 @@ use base64::Engine as _;
 use url::Url;
 
 use crate::discovery::{Discovery, DiscoveryError};
-use crate::fetch::{FetchError, FetchOptions, Fetcher};
+use crate::fetch::{FetchError, FetchOptions, Fetcher, HttpClients};
 
 /// A confidential client's credentials.
 #[derive(Clone)]
@@ -117,25 +117,19 @@ impl ClientError {
 #[derive(Clone, Debug)]
 pub struct TokenClient {
     fetcher: Fetcher,
-    http: reqwest::Client,
+    http: HttpClients,
 }
 
 impl TokenClient {
     /// A client with these fetch options (timeouts, size cap, loopback http).
     ///
     /// # Errors
-    /// [`ClientError::Fetch`] when the TLS stack cannot be initialised.
+    /// [`ClientError::Fetch`] when a proxy variable is unusable or the TLS stack cannot be
+    /// initialised.
     pub fn new(options: FetchOptions) -> Result<TokenClient, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("poolgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Request {
-                url: String::new(),
-                reason: e.to_string(),
-            })?;
+        // The same proxy rule as key fetches: plain http (with the secret in it) never goes
+        // through a proxy.
+        let http = HttpClients::build(&options, reqwest::redirect::Policy::none)?;
         Ok(TokenClient {
             fetcher: Fetcher::new(options)?,
             http,
@@ -184,6 +178,7 @@ impl TokenClient {
         ));
         let mut response = self
             .http
+            .for_url(token_endpoint)?
             .post(token_endpoint.clone())
             .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
             .header(

@@ -1,12 +1,18 @@
-//! Owns HTTP fetching of discovery documents and key sets: HTTPS rules, timeouts, size cap,
-//! same-origin redirects, `Cache-Control: max-age`.
+//! Owns HTTP fetching of discovery documents and key sets: HTTPS rules, proxies, timeouts,
+//! size cap, same-origin redirects, `Cache-Control: max-age`.
 //!
-//! A thin I/O shell: it returns bytes; parsing them is the pure core's job.
+//! A thin I/O shell: it returns bytes; parsing them is the pure core's job. Which proxy a URL
+//! goes through is [`crate::proxy`]'s decision; here it is enforced with two clients: one for
+//! `https://` only (through the https proxy, if any) and one for plain `http://` that never
+//! uses a proxy.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::proxy::{ProxyError, ProxyRule, ProxySource, Route};
 
 /// The default cap on a fetched document: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
@@ -28,8 +34,12 @@ pub struct FetchOptions {
     /// Larger responses are refused (default 1 MiB).
     pub max_response_size: usize,
     /// Allow plain `http://`, and only to loopback hosts (default false: HTTPS only). For tests
-    /// and the local issuer.
+    /// and the local issuer. Plain http is always fetched directly, never through a proxy.
     pub insecure_allow_http: bool,
+    /// Where the proxy variables come from (default: the process environment, read when the
+    /// fetcher is built). Only `https://` fetches may use a proxy (`HTTPS_PROXY`, else
+    /// `ALL_PROXY`, minus `NO_PROXY`); TLS authenticates the issuer through it.
+    pub proxy: ProxySource,
 }
 
 impl Default for FetchOptions {
@@ -39,6 +49,7 @@ impl Default for FetchOptions {
             request_timeout: Duration::from_secs(10),
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             insecure_allow_http: false,
+            proxy: ProxySource::Process,
         }
     }
 }
@@ -79,6 +90,9 @@ pub enum FetchError {
         /// The cap.
         limit: usize,
     },
+    /// A proxy variable is not a usable proxy URL.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// A local key file could not be read.
     #[error("cannot read `{path}`: {reason}")]
     File {
@@ -98,35 +112,100 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
+/// The HTTP clients of one fetcher: which one a URL gets is what keeps plain http off proxies.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpClients {
+    /// `https://` only (reqwest refuses anything else, redirects included); through the https
+    /// proxy when the rule names one.
+    tls: reqwest::Client,
+    /// Plain `http://`, never through a proxy; built only with `insecure_allow_http`.
+    plain: Option<reqwest::Client>,
+    rule: Arc<ProxyRule>,
+}
+
+impl HttpClients {
+    /// Builds the clients; `redirect` makes each one's redirect policy.
+    pub(crate) fn build(
+        options: &FetchOptions,
+        redirect: fn() -> reqwest::redirect::Policy,
+    ) -> Result<HttpClients, FetchError> {
+        let rule = Arc::new(options.proxy.env().rule()?);
+        // `no_proxy()`: reqwest must not read the environment itself; only `rule` decides.
+        let base = || {
+            reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .timeout(options.request_timeout)
+                .redirect(redirect())
+                .user_agent(concat!("poolgate/", env!("CARGO_PKG_VERSION")))
+                .no_proxy()
+        };
+        let mut tls = base().https_only(true);
+        if rule.has_proxy() {
+            let rule = Arc::clone(&rule);
+            tls = tls.proxy(reqwest::Proxy::custom(move |url| {
+                rule.route(url).proxy().map(|p| p.url().clone())
+            }));
+        }
+        let tls = tls.build().map_err(|e| build_error(&e))?;
+        let plain = if options.insecure_allow_http {
+            Some(base().build().map_err(|e| build_error(&e))?)
+        } else {
+            None
+        };
+        Ok(HttpClients { tls, plain, rule })
+    }
+
+    /// The client for `url`, which [`check_url`] has allowed.
+    pub(crate) fn for_url(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
+        match (url.scheme(), &self.plain) {
+            ("https", _) => Ok(&self.tls),
+            ("http", Some(plain)) => Ok(plain),
+            _ => Err(FetchError::InsecureUrl(url.as_str().to_owned())),
+        }
+    }
+
+    /// How `url` is fetched: directly or through which proxy.
+    pub(crate) fn route(&self, url: &Url) -> Route<'_> {
+        self.rule.route(url)
+    }
+}
+
+fn build_error(e: &reqwest::Error) -> FetchError {
+    FetchError::Request {
+        url: String::new(),
+        reason: e.to_string(),
+    }
+}
+
 /// An HTTP client that applies [`FetchOptions`].
 #[derive(Clone, Debug)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    clients: HttpClients,
     options: FetchOptions,
 }
 
 impl Fetcher {
-    /// Builds a client with these options.
+    /// Builds a client with these options, reading the proxy variables now (see
+    /// [`FetchOptions::proxy`]).
     ///
     /// # Errors
+    /// [`FetchError::Proxy`] when the https proxy variable is not a usable URL;
     /// [`FetchError::Request`] when the TLS stack cannot be initialised.
     pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
-            .user_agent(concat!("poolgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Request {
-                url: String::new(),
-                reason: e.to_string(),
-            })?;
-        Ok(Fetcher { client, options })
+        let clients = HttpClients::build(&options, || {
+            reqwest::redirect::Policy::custom(same_origin_redirects)
+        })?;
+        Ok(Fetcher { clients, options })
     }
 
     /// The options in force.
     pub fn options(&self) -> &FetchOptions {
         &self.options
+    }
+
+    /// How `url` is fetched: directly, or through which proxy (plain http never is).
+    pub fn route(&self, url: &Url) -> Route<'_> {
+        self.clients.route(url)
     }
 
     /// Checks that `url` may be fetched under these options.
@@ -145,7 +224,8 @@ impl Fetcher {
         self.check_url(url)?;
         let shown = url.as_str().to_owned();
         let mut response = self
-            .client
+            .clients
+            .for_url(url)?
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -200,7 +280,9 @@ fn request_error(url: &str, e: &reqwest::Error) -> FetchError {
     }
 }
 
-/// Follows at most 5 redirects, and only within the origin of the first request.
+/// Follows at most 5 redirects, and only within the origin of the first request: the scheme
+/// cannot change, so a redirect never moves a fetch from one client (and its proxy rule) to the
+/// other.
 fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
     let Some(first) = attempt.previous().first() else {
         return attempt.stop();

@@ -23,6 +23,9 @@ pub const MAX_KID_LEN: usize = 256;
 pub const MIN_RSA_BITS: usize = 2048;
 /// RSA keys above this many bits are refused (the crypto backend's limit).
 pub const MAX_RSA_BITS: usize = 8192;
+/// RSA public exponents longer than this many bits are refused: the crypto backend (AWS-LC)
+/// never verifies with them (its denial-of-service limit), so such a key can never verify.
+pub const MAX_RSA_EXPONENT_BITS: usize = 33;
 
 /// A set of verification keys, built from one JWKS document.
 ///
@@ -192,12 +195,32 @@ pub enum SkipReason {
     /// An RSA modulus outside 2048..=8192 bits.
     #[error("RSA key of {0} bits (2048 to 8192 accepted)")]
     RsaSize(usize),
+    /// An RSA public exponent no signature can ever verify with.
+    #[error("unusable RSA public exponent: {0}")]
+    RsaExponent(RsaExponentFlaw),
     /// The `kid` is longer than [`MAX_KID_LEN`] bytes.
     #[error("`kid` longer than 256 bytes")]
     KidTooLong,
     /// More than [`MAX_JWKS_KEYS`] keys in the document.
     #[error("beyond the first 100 keys of the document")]
     TooMany,
+}
+
+/// What is wrong with an RSA public exponent. The crypto backend (AWS-LC) refuses each of these
+/// when verifying; `e = 3` and every other odd exponent up to [`MAX_RSA_EXPONENT_BITS`] bits
+/// is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RsaExponentFlaw {
+    /// `e = 1`: the "signature" would be the padded message itself.
+    #[error("it is 1")]
+    One,
+    /// An even `e` (0 included) has no inverse modulo phi(n): no private key matches it.
+    #[error("it is even")]
+    Even,
+    /// Longer than [`MAX_RSA_EXPONENT_BITS`] bits.
+    #[error("it has {0} bits (at most 33 can verify)")]
+    TooLong(usize),
 }
 
 /// A JWKS document that yields no key set.
@@ -430,6 +453,7 @@ fn parse_jwk(raw: &Value) -> Result<VerifyingKey, SkipReason> {
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return Err(SkipReason::RsaSize(bits));
             }
+            check_rsa_exponent(e).map_err(SkipReason::RsaExponent)?;
             let components = RsaPublicKeyComponents { n, e };
             for alg in candidates {
                 let parsed = components
@@ -490,6 +514,21 @@ fn rsa_params(alg: Algorithm) -> &'static sig::RsaParameters {
         Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
         Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
         _ => &sig::RSA_PKCS1_2048_8192_SHA256,
+    }
+}
+
+/// Refuses the exponents the backend never verifies with (`e` without leading zeros), so the
+/// key is reported as skipped instead of failing every signature.
+fn check_rsa_exponent(e: &[u8]) -> Result<(), RsaExponentFlaw> {
+    let bits = bit_length(e);
+    if e.last().is_none_or(|low| low % 2 == 0) {
+        Err(RsaExponentFlaw::Even)
+    } else if bits == 1 {
+        Err(RsaExponentFlaw::One)
+    } else if bits > MAX_RSA_EXPONENT_BITS {
+        Err(RsaExponentFlaw::TooLong(bits))
+    } else {
+        Ok(())
     }
 }
 
@@ -618,6 +657,43 @@ mod tests {
         assert!(matches!(skip_reason("17".into()), R::Invalid(_)));
         assert_eq!(skip_reason(rsa_jwk(1024, "")), R::RsaSize(1024));
         assert_eq!(skip_reason(rsa_jwk(2040, "")), R::RsaSize(2040));
+    }
+
+    #[test]
+    fn rsa_exponents_that_can_never_verify_are_skipped() {
+        use RsaExponentFlaw as F;
+        let with_e = |e: &[u8]| {
+            let mut n = vec![0xffu8; 256];
+            n[255] = 0xfb;
+            format!(
+                r#"{{"kty":"RSA","kid":"r","n":"{}","e":"{}"}}"#,
+                URL_SAFE_NO_PAD.encode(n),
+                URL_SAFE_NO_PAD.encode(e)
+            )
+        };
+        let skipped: &[(&[u8], F)] = &[
+            (&[1], F::One),
+            (&[0, 1], F::One),
+            (&[2], F::Even),
+            (&[0x01, 0x00, 0x00], F::Even),
+            (&[0], F::Even),
+            // 2^33 + 1: odd, over 2^32, 34 bits.
+            (&[0x02, 0, 0, 0, 1], F::TooLong(34)),
+            (&[0xff; 64], F::TooLong(512)),
+        ];
+        for (e, flaw) in skipped {
+            let reason = skip_reason(with_e(e));
+            assert_eq!(reason, SkipReason::RsaExponent(*flaw), "e = {e:?}");
+            assert!(
+                reason.to_string().contains("RSA public exponent"),
+                "{reason}"
+            );
+        }
+        // 3, 65537 (with a leading zero byte) and 2^33 - 1, the largest the backend verifies.
+        for e in [&[3u8][..], &[0, 1, 0, 1], &[0x01, 0xff, 0xff, 0xff, 0xff]] {
+            let s = set(&[with_e(e)]).unwrap();
+            assert_eq!(s.len(), 1, "e = {e:?}: {:?}", s.skipped());
+        }
     }
 
     #[test]

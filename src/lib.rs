@@ -22,6 +22,7 @@ mod keys;
 mod keystore;
 mod policy;
 pub mod pool;
+pub mod proxy;
 pub mod report;
 pub mod sasl;
 mod time;
@@ -37,8 +38,8 @@ pub use discovery::{Discovery, DiscoveryError};
 pub use error::{ErrorCode, ValidationError};
 pub use fetch::{DEFAULT_MAX_RESPONSE_SIZE, FetchError, FetchOptions, Fetched, Fetcher};
 pub use keys::{
-    JwksError, KeyKind, KeySet, MAX_JWKS_KEYS, MAX_KID_LEN, MAX_RSA_BITS, MIN_RSA_BITS, SkipReason,
-    SkippedKey, VerifyingKey,
+    JwksError, KeyKind, KeySet, MAX_JWKS_KEYS, MAX_KID_LEN, MAX_RSA_BITS, MAX_RSA_EXPONENT_BITS,
+    MIN_RSA_BITS, RsaExponentFlaw, SkipReason, SkippedKey, VerifyingKey,
 };
 pub use keystore::{KeySource, KeyStore, KeyStoreConfig, KeyStoreError, KeyStoreStats, Snapshot};
 pub use policy::{Audiences, DEFAULT_CLOCK_SKEW, Policy, PolicyBuilder, PolicyError};

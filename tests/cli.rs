@@ -11,7 +11,9 @@ use std::time::Duration;
 use poolgate::UnixTime;
 use poolgate::cli::parse_clients;
 use poolgate::sasl::ClientFirstMessage;
-use poolgate::testkit::{Fault, IssuerConfig, SigningAlg, SigningKey, TestIssuer, TokenBuilder};
+use poolgate::testkit::{
+    Fault, HostileProxy, IssuerConfig, SigningAlg, SigningKey, TestIssuer, TokenBuilder,
+};
 use serde_json::{Value, json};
 
 const CLIENTS: &str = include_str!("../testdata/cli/clients.toml");
@@ -994,6 +996,155 @@ fn jwks_lists_keys_and_skipped_keys() {
     assert_eq!(code(&o), 1);
     assert_eq!(json_lines(&o)[0]["error"]["code"], "jwks_unavailable");
     assert!(stderr(&o).contains("HTTP 503"), "{}", stderr(&o));
+}
+
+/// Every variable that names a proxy, pointed at `proxy`; no `NO_PROXY`.
+fn with_proxy(mut c: Command, proxy: &str) -> Command {
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env(var, proxy);
+    }
+    c.env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("REQUEST_METHOD");
+    c
+}
+
+#[test]
+fn loopback_key_fetches_never_go_through_a_proxy() {
+    let env = Env::new("hostile-proxy");
+    let genuine = env.issuer.active_key(SigningAlg::ES256);
+    // The proxy publishes its own key under the issuer's kid.
+    let forged = Arc::new(SigningKey::generate(SigningAlg::ES256, genuine.kid()));
+    let proxy = env
+        ._rt
+        .block_on(HostileProxy::start(Arc::clone(&forged)))
+        .unwrap();
+    let good = env.analyst().alg(SigningAlg::ES256).sign();
+    let bad = env.analyst().alg(SigningAlg::ES256).key(forged).sign();
+    let o = with_proxy(bin(), &proxy.url())
+        .args([
+            "check",
+            "--config",
+            env.config(),
+            "--token",
+            &good,
+            "--token",
+            &bad,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let lines = json_lines(&o);
+    assert_eq!(proxy.requests(), 0, "{}", stdout(&o));
+    assert_eq!(lines[0]["authenticated"], true, "{}", lines[0]);
+    assert_eq!(lines[1]["authenticated"], false, "{}", lines[1]);
+    assert_eq!(lines[1]["error"]["code"], "bad_signature", "{}", lines[1]);
+
+    // The token request, with the client secret in it, does not go to the proxy either.
+    let o = with_proxy(bin(), &proxy.url())
+        .args([
+            "token",
+            "--issuer",
+            env.issuer.issuer(),
+            "--client-id",
+            "svc-analytics",
+            "--client-secret",
+            "svc-analytics-secret",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(proxy.requests(), 0);
+    assert_eq!(env.issuer.counts().token, 1);
+}
+
+#[test]
+fn jwks_shows_the_proxy_each_provider_uses_without_credentials() {
+    let env = Env::new("jwks-proxy");
+    let closed = format!("http://user:hunter2@127.0.0.1:{}", free_port());
+    let remote = env.write(
+        "remote.toml",
+        r#"
+[[providers]]
+id = "remote"
+issuer = "https://idp.example.com"
+jwks_uri = "https://idp.example.com/jwks"
+audiences = ["kafka"]
+
+[[providers]]
+id = "bypassed"
+issuer = "https://keys.internal.example"
+jwks_uri = "https://keys.internal.example/jwks"
+audiences = ["kafka"]
+"#,
+    );
+
+    // Plain http on loopback: direct, whatever the environment says.
+    let o = with_proxy(bin(), &closed)
+        .args(["jwks", "--config", env.config(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["proxy"][0]["url"], env.issuer.discovery_url().as_str());
+    assert_eq!(r["proxy"][0]["via"], Value::Null);
+    assert_eq!(
+        r["proxy"][0]["detail"],
+        "none (plain http on loopback is always fetched directly)"
+    );
+    assert_eq!(r["proxy"][1]["url"], env.issuer.jwks_url().as_str());
+    assert_eq!(r["proxy"][1]["via"], Value::Null);
+    let o = with_proxy(bin(), &closed)
+        .args(["jwks", "--config", env.config()])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("  proxy   none (plain http on loopback is always fetched directly)\n"),
+        "{}",
+        stdout(&o)
+    );
+
+    // https: through HTTPS_PROXY, credentials redacted; NO_PROXY is honoured.
+    let shown = closed.replace("user:hunter2@", "***@");
+    let o = with_proxy(bin(), &closed)
+        .env("NO_PROXY", "internal.example")
+        .args(["jwks", "--config", &remote, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("hunter2"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["proxy"][0]["via"], format!("{shown}/"));
+    assert_eq!(lines[0]["proxy"][0]["variable"], "HTTPS_PROXY");
+    assert_eq!(
+        lines[0]["proxy"][0]["detail"],
+        format!("{shown}/ (from HTTPS_PROXY)")
+    );
+    assert_eq!(lines[1]["proxy"][0]["via"], Value::Null);
+    assert_eq!(
+        lines[1]["proxy"][0]["detail"],
+        "none (`keys.internal.example` matches NO_PROXY)"
+    );
+    let o = with_proxy(bin(), &closed)
+        .env("NO_PROXY", "internal.example")
+        .args(["jwks", "--config", &remote])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("  proxy   {shown}/ (from HTTPS_PROXY)\n")),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
 }
 
 fn two_providers(dir: &Path, a: &TestIssuer, b: &TestIssuer) -> String {

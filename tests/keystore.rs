@@ -6,7 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use poolgate::testkit::{Fault, IssuerConfig, SigningAlg, TestIssuer};
+use poolgate::client::{ClientCredentials, TokenClient};
+use poolgate::proxy::{ProxyEnv, ProxySource};
+use poolgate::testkit::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Fault, HostileProxy, IssuerConfig, SigningAlg,
+    SigningKey, TestIssuer,
+};
 use poolgate::{
     ErrorCode, FetchError, FetchOptions, KeySource, KeyStore, KeyStoreConfig, KeyStoreError,
     ManualClock, Policy, Provider, UnixTime, Validator,
@@ -79,6 +84,56 @@ async fn code(v: &Validator, token: &str) -> Result<(), ErrorCode> {
         .unwrap()
         .map(|_| ())
         .map_err(|e| e.code())
+}
+
+/// Every proxy variable pointed at `proxy`, as on a laptop behind a corporate proxy.
+fn proxied(proxy: &HostileProxy) -> FetchOptions {
+    let vars = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    FetchOptions {
+        insecure_allow_http: true,
+        proxy: ProxySource::Given(ProxyEnv::from_vars(vars.map(|v| (v, proxy.url())))),
+        ..FetchOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_fetches_never_go_through_a_proxy() {
+    let env = env().await;
+    let genuine = env.issuer.active_key(SigningAlg::ES256);
+    // The proxy answers every request with its own key under the issuer's kid.
+    let forged = Arc::new(SigningKey::generate(SigningAlg::ES256, genuine.kid()));
+    let proxy = HostileProxy::start(Arc::clone(&forged)).await.unwrap();
+    let (v, _store) = env
+        .validator_with(KeyStoreConfig {
+            fetch: proxied(&proxy),
+            ..config()
+        })
+        .await;
+    let good = env.issuer.mint().alg(SigningAlg::ES256).sign();
+    let bad = env.issuer.mint().alg(SigningAlg::ES256).key(forged).sign();
+    assert_eq!(code(&v, &good).await, Ok(()));
+    assert_eq!(code(&v, &bad).await, Err(ErrorCode::BadSignature));
+
+    // The token endpoint too: the client secret never goes to the proxy.
+    let client = TokenClient::new(proxied(&proxy)).unwrap();
+    let credentials = ClientCredentials {
+        client_id: DEFAULT_CLIENT_ID.to_owned(),
+        client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+        scope: None,
+    };
+    let token = client
+        .fetch_for_issuer(env.issuer.issuer(), &credentials)
+        .await
+        .unwrap();
+    assert_eq!(code(&v, &token.access_token).await, Ok(()));
+    assert_eq!(proxy.requests(), 0);
+    assert_eq!(env.issuer.counts().token, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! `poolgate jwks`: fetches each provider's key set as the key store would and lists its keys
-//! and the keys it skips, with why.
+//! and the keys it skips, with why, and which proxy (if any) each fetch went through.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +36,7 @@ struct ProviderKeys {
     issuer: String,
     source: String,
     jwks_uri: Option<String>,
+    proxy: Vec<ProxyRow>,
     error: Option<Value>,
     keys: Vec<KeyRow>,
     skipped: Vec<SkippedRow>,
@@ -52,6 +53,31 @@ struct KeyRow {
     use_: Option<String>,
     size: usize,
     algorithms: Vec<&'static str>,
+}
+
+/// How one URL is fetched; never holds proxy credentials.
+#[derive(Debug, Serialize)]
+struct ProxyRow {
+    /// The URL fetched.
+    url: String,
+    /// The proxy, credentials redacted; `None` when fetched directly.
+    via: Option<String>,
+    /// The variable that named the proxy.
+    variable: Option<&'static str>,
+    /// The human line: `none (...)` or `PROXY (from VARIABLE)`.
+    detail: String,
+}
+
+impl ProxyRow {
+    fn new(fetcher: &Fetcher, url: &url::Url) -> ProxyRow {
+        let route = fetcher.route(url);
+        ProxyRow {
+            url: url.to_string(),
+            via: route.proxy().map(|p| p.redacted()),
+            variable: route.proxy().map(|p| p.variable()),
+            detail: route.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +150,7 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
         issuer: p.policy.issuer().to_owned(),
         source: String::new(),
         jwks_uri: None,
+        proxy: Vec::new(),
         error: None,
         keys: Vec::new(),
         skipped: Vec::new(),
@@ -136,7 +163,8 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
     let fetcher = match Fetcher::new(p.store.fetch.clone()) {
         Ok(f) => f,
         Err(e) => {
-            fail(&mut out, "fetch", e.to_string(), false);
+            let usage = matches!(e, FetchError::Proxy(_));
+            fail(&mut out, "fetch", e.to_string(), usage);
             return out;
         }
     };
@@ -144,6 +172,7 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
     let body = match &p.source {
         KeySource::Discovery(url) => {
             out.source = format!("discovery {url}");
+            out.proxy.push(ProxyRow::new(&fetcher, url));
             let doc = match fetcher.get(url).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -160,6 +189,7 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
                 }
             };
             out.jwks_uri = Some(discovery.jwks_uri.to_string());
+            out.proxy.push(ProxyRow::new(&fetcher, &discovery.jwks_uri));
             match fetcher.get(&discovery.jwks_uri).await {
                 Ok(d) => d.body,
                 Err(e) => {
@@ -171,6 +201,7 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
         KeySource::JwksUrl(url) => {
             out.source = format!("jwks_uri {url}");
             out.jwks_uri = Some(url.to_string());
+            out.proxy.push(ProxyRow::new(&fetcher, url));
             match fetcher.get(url).await {
                 Ok(d) => d.body,
                 Err(e) => {
@@ -198,6 +229,20 @@ async fn inspect(p: &ProviderConfig) -> ProviderKeys {
         classify(&doc, &mut out.keys, &mut out.skipped);
     }
     out
+}
+
+/// One `proxy` line when every fetch goes the same way, else one per URL.
+fn push_proxy_lines(text: &mut String, rows: &[ProxyRow]) {
+    let Some(first) = rows.first() else {
+        return;
+    };
+    if rows.iter().all(|r| r.detail == first.detail) {
+        text.push_str(&format!("  proxy   {}\n", first.detail));
+    } else {
+        for r in rows {
+            text.push_str(&format!("  proxy   {} for {}\n", r.detail, r.url));
+        }
+    }
 }
 
 /// Runs `poolgate jwks`.
@@ -247,6 +292,7 @@ pub(crate) fn run(args: &JwksArgs, ctx: &Context) -> CliResult {
                         .map(|u| format!(" -> jwks {u}"))
                         .unwrap_or_default()
                 );
+                push_proxy_lines(&mut text, &r.proxy);
                 if let Some(e) = &r.error {
                     text.push_str(&format!(
                         "  {}  {}\n",
@@ -330,5 +376,35 @@ mod tests {
         assert_eq!(skipped.len(), 2);
         assert!(skipped[0].reason.contains("symmetric"), "{skipped:?}");
         assert!(skipped[1].reason.contains("`use` is `enc`"), "{skipped:?}");
+    }
+
+    #[test]
+    fn rsa_keys_whose_exponent_never_verifies_are_listed_as_skipped() {
+        let n = format!("{}-w", "_".repeat(340));
+        let rsa = |kid: &str, e: &str| json!({"kty":"RSA","kid":kid,"n":n,"e":e});
+        // e = 1, 2, 2^33 + 1, beside a usable key with e = 65537.
+        let doc = json!({"keys": [
+            rsa("one", "AQ"), rsa("two", "Ag"), rsa("huge", "AgAAAAE"), rsa("ok", "AQAB")
+        ]});
+        let (mut keys, mut skipped) = (Vec::new(), Vec::new());
+        classify(&doc, &mut keys, &mut skipped);
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref()).collect();
+        assert_eq!(kids, [Some("ok")]);
+        assert_eq!((keys[0].kty.as_str(), keys[0].size), ("RSA", 2048));
+        let reasons: Vec<_> = skipped
+            .iter()
+            .map(|s| (s.kid.as_deref().unwrap_or(""), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("one", "unusable RSA public exponent: it is 1"),
+                ("two", "unusable RSA public exponent: it is even"),
+                (
+                    "huge",
+                    "unusable RSA public exponent: it has 34 bits (at most 33 can verify)"
+                ),
+            ]
+        );
     }
 }

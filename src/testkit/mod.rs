@@ -15,6 +15,7 @@
 mod issuer;
 mod keys;
 mod mint;
+mod proxy;
 
 pub mod kafka;
 pub mod stack;
@@ -25,3 +26,4 @@ pub use issuer::{
 };
 pub use keys::{KeyError, SigningAlg, SigningKey};
 pub use mint::{DEFAULT_AUDIENCE, DEFAULT_LIFETIME, DEFAULT_SUBJECT, TokenBuilder, encode_jws};
+pub use proxy::HostileProxy;
