@@ -401,12 +401,12 @@ where
     .await
     {
         Ok(r) => r?,
-            Err(_) => {
-                shared.metrics.dropped("login_timeout");
-                tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
-                return Ok(());
-            }
-        };
+        Err(_) => {
+            shared.metrics.dropped("login_timeout");
+            tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
+            return Ok(());
+        }
+    };
     let upstream = match tokio::time::timeout(
         Duration::from_secs(10),
         TcpStream::connect(&shared.upstream),
@@ -879,15 +879,21 @@ async fn deliver<W: AsyncWrite + Unpin>(
 ) -> Result<(), End> {
     let Some(patch) = patch else {
         // As received, under the client's correlation id (`response_id` checked the length).
-        client.write_all(&wire[..4]).await.map_err(WireError::from)?;
+        client
+            .write_all(&wire[..4])
+            .await
+            .map_err(WireError::from)?;
         client
             .write_all(&correlation_id.to_be_bytes())
             .await
             .map_err(WireError::from)?;
-        return Ok(client.write_all(&wire[8..]).await.map_err(WireError::from)?);
+        return Ok(client
+            .write_all(&wire[8..])
+            .await
+            .map_err(WireError::from)?);
     };
-    let (_, body) = split_response(api, version, wire.slice(4..))
-        .map_err(|e| End::Upstream(e.to_string()))?;
+    let (_, body) =
+        split_response(api, version, wire.slice(4..)).map_err(|e| End::Upstream(e.to_string()))?;
     let body = patch(version, body).map_err(|e| End::Upstream(e.to_string()))?;
     let mut out = BytesMut::with_capacity(body.len() + 16);
     out.put_i32(0);

@@ -206,7 +206,10 @@ fn answer(
                 })
                 .collect();
             let frame = response(api, version, correlation_id, &resp);
-            (Some(frame).filter(|_| req.acks != 0 || answer_acks0), topics)
+            (
+                Some(frame).filter(|_| req.acks != 0 || answer_acks0),
+                topics,
+            )
         }
         ApiKey::Fetch => {
             let req = FetchRequest::decode(&mut body, version).unwrap();
@@ -474,7 +477,12 @@ fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
 }
 
 /// The frame of a request with the client's own choice of correlation id.
-fn request_frame(api: ApiKey, version: i16, correlation_id: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
+fn request_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: impl FnOnce(&mut BytesMut),
+) -> Bytes {
     let mut out = BytesMut::new();
     out.put_i32(0);
     let mut header = RequestHeader::default();
@@ -610,7 +618,9 @@ async fn run_case(
     let mut wire = BytesMut::new();
     let mut upstream = 0;
     for &(op, id) in ops {
-        wire.extend_from_slice(&request_frame(op.api(), op.version(), id, |out| op.body(out)));
+        wire.extend_from_slice(&request_frame(op.api(), op.version(), id, |out| {
+            op.body(out)
+        }));
         let upstream_index = op.forwarded().then(|| {
             upstream += 1;
             upstream - 1
@@ -701,13 +711,17 @@ async fn reused_correlation_ids_and_acks0_never_desynchronise_responses() {
         };
         run_case(&gw, &h, &broker, &chain, b).await.unwrap();
         // A well-behaved acks=0 producer with distinct ids.
-        let producer: Vec<(Op, i32)> = (0..20).map(|i| (if i % 5 == 4 { P } else { P0 }, 500 + i)).collect();
+        let producer: Vec<(Op, i32)> = (0..20)
+            .map(|i| (if i % 5 == 4 { P } else { P0 }, 500 + i))
+            .collect();
         run_case(&gw, &h, &broker, &producer, b).await.unwrap();
     }
     // Two acks=0 produces in the chain and 16 in the producer, answered once each by the fake.
     gw.metrics_when("acks=0 answers counted", |m| {
-        super::sample(m, "poolgate_upstream_responses_dropped_total{reason=\"acks0_answered\"}")
-            == Some(18.0)
+        super::sample(
+            m,
+            "poolgate_upstream_responses_dropped_total{reason=\"acks0_answered\"}",
+        ) == Some(18.0)
     })
     .await;
 }
@@ -718,7 +732,12 @@ async fn reused_correlation_ids_and_acks0_never_desynchronise_responses() {
 async fn stray_upstream_responses_close_the_connection() {
     let (h, broker, gw) = start("stray").await;
     let ops = [(P, 1), (M, 2), (L, 3), (J, 4), (F, 5)];
-    for fault in [Fault::Duplicate(1), Fault::Swap(2), Fault::Invent(0), Fault::Duplicate(4)] {
+    for fault in [
+        Fault::Duplicate(1),
+        Fault::Swap(2),
+        Fault::Invent(0),
+        Fault::Duplicate(4),
+    ] {
         let b = Behaviour {
             fault: Some(fault),
             ..Behaviour::default()
@@ -729,7 +748,10 @@ async fn stray_upstream_responses_close_the_connection() {
         assert!(broker.faulted.load(Ordering::SeqCst), "{fault:?} acted on");
     }
     gw.metrics_when("four stray responses", |m| {
-        super::sample(m, "poolgate_upstream_responses_dropped_total{reason=\"stray\"}") == Some(4.0)
+        super::sample(
+            m,
+            "poolgate_upstream_responses_dropped_total{reason=\"stray\"}",
+        ) == Some(4.0)
             && super::dropped(m, "stray_response") == 4.0
     })
     .await;
@@ -759,7 +781,10 @@ fn every_response_is_the_filtered_answer_to_its_own_request() {
         .unwrap();
     let (h, broker, gw) = rt.block_on(start("interleavings"));
     let case = (
-        prop::collection::vec((op_strategy(), prop_oneof![Just(1), Just(2), 3..1000i32]), 1..24),
+        prop::collection::vec(
+            (op_strategy(), prop_oneof![Just(1), Just(2), 3..1000i32]),
+            1..24,
+        ),
         any::<bool>(),
         prop_oneof![
             Just(None),
@@ -806,10 +831,19 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
     let h = Harness::start("frame-cut").await;
     let broker = FakeBroker::start().await;
     let config = h.config("gateway.toml", |t| {
-        super::edit(&t, "login_timeout = \"3s\"", "login_timeout = \"3s\"\nidle_timeout = \"1s\"")
+        super::edit(
+            &t,
+            "login_timeout = \"3s\"",
+            "login_timeout = \"3s\"\nidle_timeout = \"1s\"",
+        )
     });
     let gw = h
-        .gateway_to_env(&config, &broker.addr, &[], &[("RUST_LOG", "poolgate=debug")])
+        .gateway_to_env(
+            &config,
+            &broker.addr,
+            &[],
+            &[("RUST_LOG", "poolgate=debug")],
+        )
         .await;
     broker.behave(Behaviour {
         hold_fetch: true,
@@ -844,9 +878,10 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
     within("the idle timer with a partial frame", async {
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.lines().any(|l| {
-                l.contains("idle timer") && l.contains("in_flight=1 partial_frame=true")
-            }) {
+            if text
+                .lines()
+                .any(|l| l.contains("idle timer") && l.contains("in_flight=1 partial_frame=true"))
+            {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -855,14 +890,18 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
     .await;
     client.write_raw(&outer[cut..]).await.unwrap();
     broker.release.notify_one();
-    let fetched = next_frame(&mut client).await.expect("the fetch is answered");
+    let fetched = next_frame(&mut client)
+        .await
+        .expect("the fetch is answered");
     let e = Expect {
         op: Op::Fetch,
         correlation_id: 2,
         upstream_index: Some(0),
     };
     check_answer(fetched, &e, &gw.addr).unwrap();
-    let frame = next_frame(&mut client).await.expect("the outer produce is answered");
+    let frame = next_frame(&mut client)
+        .await
+        .expect("the outer produce is answered");
     let mut body = frame;
     let header =
         ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(7)).unwrap();
