@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::acl::{self, Context, Verdict};
 use super::metrics::Metrics;
+use super::pairing::{MAX_UNANSWERED, Pairing, pair, response_id};
 use super::peers::Peers;
 use super::wire::{Frames, Request, WireError, response_frame, split_response};
 
@@ -703,46 +704,6 @@ fn refusal(req: &Request) -> Option<Bytes> {
         PushTelemetry => PushTelemetryResponse,
         UpdateFeatures => UpdateFeaturesResponse,
     )
-}
-
-/// How an upstream response relates to the requests waiting for one.
-#[derive(Debug, PartialEq, Eq)]
-enum Pairing {
-    /// It answers the request being waited for.
-    Answer,
-    /// It answers a request sent with no response expected (`acks=0`): dropped.
-    AnsweredAnyway,
-    /// It answers no request: the connection is closed, and nothing is forwarded.
-    Stray,
-}
-
-/// Pairs the response with correlation id `got` with the request the writer waits for
-/// (`expected`, if any) and the `unanswered` ones before it, oldest first. Brokers answer in
-/// request order, so a response to a later request means the earlier unanswered ones never
-/// will be answered: they are forgotten.
-fn pair(expected: Option<i32>, got: i32, unanswered: &mut VecDeque<i32>) -> Pairing {
-    if expected == Some(got) {
-        unanswered.clear();
-        return Pairing::Answer;
-    }
-    match unanswered.iter().position(|&id| id == got) {
-        Some(i) => {
-            unanswered.drain(..=i);
-            Pairing::AnsweredAnyway
-        }
-        None => Pairing::Stray,
-    }
-}
-
-/// The largest number of unanswered (`acks=0`) requests remembered: a broker that answers them
-/// answers before the next ones, and Kafka brokers never do.
-const MAX_UNANSWERED: usize = MAX_IN_FLIGHT;
-
-/// The correlation id of a response frame (length prefix included).
-fn response_id(wire: &Bytes) -> Option<i32> {
-    wire.get(4..8)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(i32::from_be_bytes)
 }
 
 /// Writes responses to the client in request order: local ones as they are, upstream ones

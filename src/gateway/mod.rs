@@ -12,6 +12,7 @@ mod acl;
 mod alloc;
 mod conn;
 mod metrics;
+mod pairing;
 mod peers;
 mod wire;
 

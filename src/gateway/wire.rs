@@ -270,6 +270,137 @@ pub fn split_response(
     Ok((header.correlation_id, body))
 }
 
+/// Checks [`Frames`] against a one-pass parse: the tests' and the fuzz target's oracle.
+#[cfg(any(test, fuzzing))]
+pub mod oracle {
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::{Bytes, Frames, Request, WireError};
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    /// How a stream of frames ends.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum End {
+        /// At a frame boundary.
+        Closed,
+        /// Inside a frame.
+        Cut,
+        /// At a length over the cap (or negative).
+        Oversized,
+    }
+
+    /// The frames of `data` read in one pass, and how it ends.
+    pub fn one_pass(data: &[u8], cap: usize) -> (Vec<&[u8]>, End) {
+        let mut frames = Vec::new();
+        let mut rest = data;
+        loop {
+            let Some(prefix) = rest.first_chunk::<4>() else {
+                return (
+                    frames,
+                    if rest.is_empty() {
+                        End::Closed
+                    } else {
+                        End::Cut
+                    },
+                );
+            };
+            let len = i32::from_be_bytes(*prefix);
+            let Some(size) = usize::try_from(len).ok().filter(|&n| n <= cap) else {
+                return (frames, End::Oversized);
+            };
+            let Some((frame, tail)) = rest.split_at_checked(size + 4) else {
+                return (frames, End::Cut);
+            };
+            frames.push(frame);
+            rest = tail;
+        }
+    }
+
+    /// A reader that hands out `data` in the chunk sizes of `chunks` (cycled, 0 read as 1),
+    /// answering `Pending` before every other chunk.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunks: &'a [u8],
+        turn: usize,
+        pending: bool,
+    }
+
+    impl AsyncRead for Chunked<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.pending = !self.pending;
+            if self.pending {
+                return Poll::Pending;
+            }
+            let chunk = self
+                .chunks
+                .get(self.turn % self.chunks.len().max(1))
+                .map_or(1, |&c| usize::from(c.max(1)));
+            self.turn += 1;
+            let n = chunk.min(buf.remaining()).min(self.data.len());
+            let (head, tail) = self.data.split_at(n);
+            buf.put_slice(head);
+            self.data = tail;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads `data` through [`Frames`] in `chunks`, dropping the pending read wherever
+    /// `cancel` (cycled) says so, as a `select!` that another branch wins does; asserts that
+    /// the frames and the end are those of [`one_pass`], and parses each frame's header.
+    ///
+    /// # Panics
+    /// When [`Frames`] loses, adds or reorders a byte.
+    pub fn chunked_reads(data: &[u8], chunks: &[u8], cancel: &[bool], cap: usize) {
+        let (expected, end) = one_pass(data, cap);
+        let mut io = Chunked {
+            data,
+            chunks,
+            turn: 0,
+            pending: false,
+        };
+        let mut frames = Frames::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut got: Vec<Bytes> = Vec::new();
+        let mut polls = 0usize;
+        let result = loop {
+            let outcome = {
+                let mut read = std::pin::pin!(frames.next(&mut io, cap));
+                loop {
+                    polls += 1;
+                    if let Poll::Ready(r) = read.as_mut().poll(&mut cx) {
+                        break Some(r);
+                    }
+                    if cancel.get(polls % cancel.len().max(1)) == Some(&true) {
+                        break None;
+                    }
+                }
+            };
+            match outcome {
+                None => {}
+                Some(Ok(frame)) => {
+                    let _ = Request::from_wire(frame.clone());
+                    got.push(frame);
+                }
+                Some(Err(e)) => break e,
+            }
+        };
+        let got: Vec<&[u8]> = got.iter().map(|f| &f[..]).collect();
+        assert_eq!(got, expected, "frames differ from a one-pass read");
+        let ended = match result {
+            WireError::Closed => End::Closed,
+            WireError::Oversized { .. } => End::Oversized,
+            WireError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => End::Cut,
+            other => panic!("unexpected error {other}"),
+        };
+        assert_eq!(ended, end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +452,37 @@ mod tests {
                 let _ = r.decode::<ApiVersionsRequest>();
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Frames read in any chunking, with reads dropped at any point, are the frames of a
+        /// one-pass read: no byte lost, added or reordered.
+        #[test]
+        fn frames_survive_any_chunking_and_cancellation(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..8),
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            chunks in proptest::collection::vec(proptest::num::u8::ANY, 1..16),
+            cancel in proptest::collection::vec(proptest::bool::ANY, 1..16),
+            cap in 0usize..400,
+        ) {
+            let mut data = Vec::new();
+            for f in &frames {
+                data.extend_from_slice(&u32::try_from(f.len()).unwrap().to_be_bytes());
+                data.extend_from_slice(f);
+            }
+            data.extend_from_slice(&tail);
+            oracle::chunked_reads(&data, &chunks, &cancel, cap);
+        }
+    }
+
+    #[test]
+    fn a_read_dropped_mid_frame_loses_nothing() {
+        // One frame of 10 bytes, delivered 3 bytes at a time, every read cancelled once.
+        let data: Vec<u8> = [&[0, 0, 0, 10][..], &[1; 10], &[0, 0, 0, 1, 9]].concat();
+        oracle::chunked_reads(&data, &[3], &[true], 1024);
+        let (frames, end) = oracle::one_pass(&data, 1024);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(end, oracle::End::Closed);
     }
 
     #[tokio::test]
