@@ -16,6 +16,7 @@ mod issuer;
 mod keys;
 mod mint;
 
+pub mod cluster;
 pub mod kafka;
 pub mod stack;
 
