@@ -84,6 +84,10 @@ pub struct KafkaCluster {
     cluster_id: String,
     extra: Vec<(String, String)>,
     nodes: Vec<Node>,
+    /// What every node's output copier reports, tagged with the spawn it comes from.
+    events: mpsc::Receiver<NodeEvent>,
+    events_tx: mpsc::Sender<NodeEvent>,
+    spawns: u64,
 }
 
 /// One node's fixed parts (kept across restarts) and its process while it runs.
@@ -103,6 +107,13 @@ enum Event {
     Exited,
 }
 
+/// An [`Event`] of the process from spawn number `spawn`.
+#[derive(Debug)]
+struct NodeEvent {
+    spawn: u64,
+    event: Event,
+}
+
 /// A running node: the JVM, its watchdog and the thread copying its output into `stdout.log`.
 #[derive(Debug)]
 struct NodeProcess {
@@ -110,13 +121,21 @@ struct NodeProcess {
     watchdog: Child,
     /// Held open for the watchdog: it kills the JVM when this closes.
     _lifeline: Option<ChildStdin>,
-    events: mpsc::Receiver<Event>,
+    /// Tags this process's events.
+    spawn: u64,
     copier: Option<JoinHandle<()>>,
 }
 
 impl NodeProcess {
-    /// Starts `java ARGS` with its output copied into `log` and a watchdog beside it.
-    fn spawn(java: &Path, args: &[String], log: &Path) -> io::Result<NodeProcess> {
+    /// Starts `java ARGS` with its output copied into `log` and a watchdog beside it; its
+    /// events go to `events`, tagged with `spawn`.
+    fn spawn(
+        java: &Path,
+        args: &[String],
+        log: &Path,
+        spawn: u64,
+        events: mpsc::Sender<NodeEvent>,
+    ) -> io::Result<NodeProcess> {
         let mut out = OpenOptions::new().create(true).append(true).open(log)?;
         let mut child = Command::new(java)
             .args(args)
@@ -145,7 +164,7 @@ impl NodeProcess {
             }
         };
         let lifeline = watchdog.stdin.take();
-        let (tx, events) = mpsc::channel();
+        let tx = events;
         let stdout = child.stdout.take();
         let copier = std::thread::spawn(move || {
             if let Some(stdout) = stdout {
@@ -155,53 +174,25 @@ impl NodeProcess {
                     let _ = writeln!(out, "{line}");
                     if !told && line.contains(STARTED_LINE) {
                         told = true;
-                        let _ = tx.send(Event::Started);
+                        let _ = tx.send(NodeEvent {
+                            spawn,
+                            event: Event::Started,
+                        });
                     }
                 }
             }
-            let _ = tx.send(Event::Exited);
+            let _ = tx.send(NodeEvent {
+                spawn,
+                event: Event::Exited,
+            });
         });
         Ok(NodeProcess {
             java: child,
             watchdog,
             _lifeline: lifeline,
-            events,
+            spawn,
             copier: Some(copier),
         })
-    }
-
-    /// Waits for the node to log that it started; an error when it exits first or `deadline`
-    /// passes.
-    fn wait_started(&mut self, deadline: Instant) -> Result<(), StartFailure> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.events.recv_timeout(left) {
-            Ok(Event::Started) => Ok(()),
-            Ok(Event::Exited) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(StartFailure::Exited)
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(StartFailure::TimedOut),
-        }
-    }
-
-    /// Sends SIGTERM (Kafka's controlled shutdown) and waits for the exit; kills after
-    /// [`STOP_TIMEOUT`].
-    fn stop(self) {
-        let pid = self.java.id().to_string();
-        let termed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        if termed {
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match self.events.recv_timeout(left) {
-                    Ok(Event::Started) => continue,
-                    Ok(Event::Exited) | Err(_) => break,
-                }
-            }
-        }
-        // Drop kills (a no-op for an exited process) and reaps.
     }
 }
 
@@ -215,13 +206,6 @@ impl Drop for NodeProcess {
             let _ = copier.join();
         }
     }
-}
-
-/// Why a node did not come up.
-#[derive(Debug, PartialEq)]
-enum StartFailure {
-    Exited,
-    TimedOut,
 }
 
 impl KafkaCluster {
@@ -267,6 +251,7 @@ impl KafkaCluster {
         ));
         fs::create_dir_all(&dir)?;
         fs::write(dir.join("log4j2.properties"), LOG4J2)?;
+        let (events_tx, events) = mpsc::channel();
         let mut cluster = KafkaCluster {
             java,
             libs: libs.to_owned(),
@@ -277,6 +262,9 @@ impl KafkaCluster {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             nodes: Vec::new(),
+            events,
+            events_tx,
+            spawns: 0,
         };
         let mut attempt = 1;
         loop {
@@ -345,9 +333,8 @@ impl KafkaCluster {
         for index in 0..self.nodes.len() {
             self.spawn(index)?;
         }
-        for index in 0..self.nodes.len() {
-            self.wait_started(index, deadline)?;
-        }
+        let ids = self.node_ids();
+        self.wait_started(&ids, deadline)?;
         self.wait_brokers(deadline)
     }
 
@@ -503,26 +490,55 @@ impl KafkaCluster {
         let mut args = self.jvm_args("384m");
         args.push("kafka.Kafka".to_owned());
         args.push(node.dir.join("server.properties").display().to_string());
-        let process = NodeProcess::spawn(&self.java, &args, &node.dir.join("stdout.log"))?;
+        self.spawns += 1;
+        let process = NodeProcess::spawn(
+            &self.java,
+            &args,
+            &node.dir.join("stdout.log"),
+            self.spawns,
+            self.events_tx.clone(),
+        )?;
         self.nodes[index].process = Some(process);
         Ok(())
     }
 
-    fn wait_started(&mut self, index: usize, deadline: Instant) -> io::Result<()> {
-        let node = &mut self.nodes[index];
-        let id = node.id;
-        let Some(process) = node.process.as_mut() else {
-            return Err(error(format!("node {id} is not running")));
-        };
-        process
-            .wait_started(deadline)
-            .map_err(|failure| match failure {
-                StartFailure::Exited => error(format!("node {id} exited while starting")),
-                StartFailure::TimedOut => error(format!(
-                    "node {id} did not start within {} s",
-                    START_TIMEOUT.as_secs()
-                )),
-            })
+    /// Waits until nodes `ids`, just spawned, log that they started; an error as soon as one
+    /// of them exits, or at `deadline`. Events of other processes are passed over.
+    fn wait_started(&mut self, ids: &[i32], deadline: Instant) -> io::Result<()> {
+        let mut pending: Vec<(u64, i32)> = self
+            .nodes
+            .iter()
+            .filter(|n| ids.contains(&n.id))
+            .filter_map(|n| n.process.as_ref().map(|p| (p.spawn, n.id)))
+            .collect();
+        while !pending.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let NodeEvent { spawn, event } = match self.events.recv_timeout(left) {
+                Ok(e) => e,
+                Err(_) => {
+                    let ids: Vec<i32> = pending.iter().map(|(_, id)| *id).collect();
+                    return Err(error(format!(
+                        "nodes {ids:?} did not start within {} s",
+                        START_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+            let Some(at) = pending.iter().position(|(s, _)| *s == spawn) else {
+                continue;
+            };
+            match event {
+                Event::Started => {
+                    pending.remove(at);
+                }
+                Event::Exited => {
+                    return Err(error(format!(
+                        "node {} exited while starting",
+                        pending[at].1
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether a node's log says a port it was to bind was in use.
@@ -554,6 +570,28 @@ impl KafkaCluster {
             }
             Ok(())
         })
+    }
+
+    /// Sends SIGTERM (Kafka's controlled shutdown) and waits for the exit; kills after
+    /// [`STOP_TIMEOUT`]. Dropping `process` kills (a no-op once it exited) and reaps.
+    fn stop_process(&mut self, process: NodeProcess) {
+        let pid = process.java.id().to_string();
+        let termed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        if termed {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(e) if e.spawn == process.spawn && e.event == Event::Exited => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        drop(process);
     }
 
     fn kill_all(&mut self) {
@@ -617,7 +655,7 @@ impl KafkaCluster {
             .process
             .take()
             .ok_or_else(|| error(format!("node {id} is not running")))?;
-        process.stop();
+        self.stop_process(process);
         self.wait_brokers(Instant::now() + START_TIMEOUT)
     }
 
@@ -646,7 +684,7 @@ impl KafkaCluster {
         }
         let deadline = Instant::now() + START_TIMEOUT;
         self.spawn(index)?;
-        self.wait_started(index, deadline)?;
+        self.wait_started(&[id], deadline)?;
         self.wait_brokers(deadline)
     }
 
