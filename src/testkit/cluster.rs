@@ -20,6 +20,9 @@
 //! broker's Metadata lists every broker. Each node has a watchdog (`sh`, reading a pipe that only
 //! this process holds open) that kills the node by its id when this process ends in any way, so
 //! no JVM outlives a test binary that was aborted or killed.
+//!
+//! A cluster kept in a `static` to share among a test binary's tests is never dropped: its
+//! watchdogs still stop every node when the binary exits, but its folder stays behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
