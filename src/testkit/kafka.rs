@@ -275,8 +275,6 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        // `kafka-protocol` starts a new batch where `offset - sequence` changes: the sequence
-        // follows the offset, from the batch's base sequence -1 (no producer id).
         .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
@@ -286,7 +284,11 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(0),
-            sequence: i32::try_from(i).map_or(-1, |i| i - 1),
+            // No producer id, so the batch's base sequence is -1 (none). kafka-protocol reads
+            // a record's sequence as the base plus its offset delta, and keeps records in one
+            // batch only while that holds: -1 for every record made one batch per record,
+            // which Apache Kafka refuses (INVALID_RECORD: one batch per partition).
+            sequence: i32::try_from(i).unwrap_or(0) - 1,
             timestamp: 0,
             key: key.map(Bytes::copy_from_slice),
             value: Some(Bytes::copy_from_slice(value)),
@@ -310,4 +312,23 @@ pub fn record_batch(records: &[(Option<&[u8]>, &[u8])]) -> Bytes {
 /// The API key of a request type, for matching ApiVersions entries.
 pub fn api_key<R: Request>() -> Option<ApiKey> {
     ApiKey::try_from(R::KEY).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    use super::record_batch;
+
+    #[test]
+    fn records_make_one_batch_as_a_produce_request_needs() {
+        let mut bytes = record_batch(&[(None, b"a"), (Some(b"k"), b"b"), (None, b"c")]);
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
+        assert_eq!(sets.len(), 1, "one batch");
+        let records = &sets[0].records;
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2]);
+        assert!(records.iter().all(|r| r.producer_id == -1));
+        assert_eq!(records[1].key.as_deref(), Some(&b"k"[..]));
+    }
 }

@@ -17,6 +17,7 @@ mod keys;
 mod mint;
 mod proxy;
 
+pub mod cluster;
 pub mod kafka;
 pub mod stack;
 
