@@ -38,6 +38,14 @@
 //!    leaves out the pairs where either side took over twice the median iteration; the ratio
 //!    over all pairs and the median pair ratio are printed beside it.
 //!
+//! 4. fetch, interleaved like produce: after a produce on a fresh broker, one connection fetches
+//!    the partition from offset 0 (FetchRequest v12, up to 1 MiB, `WINDOW` in flight), the way
+//!    a Java consumer asks (session id 0, epoch 0: the gateway forwards it sessionless, epoch -1),
+//!    `direct` vs `gateway`.
+//! 5. with `POOLGATE_BENCH_BASELINE_GATEWAY=PATH` (a `poolgate` binary built from another commit),
+//!    that gateway runs beside this one in front of the same broker, and produce and fetch are
+//!    also interleaved between the two: the cost of a gateway change, in one run.
+//!
 //! Besides wall time, the CPU time of the gateway and tansu processes (from `/proc`) is reported
 //! per login and per MB produced: on a 2-core machine that is where a gateway overhead shows
 //! first.
@@ -53,9 +61,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, ProduceRequest, ProduceResponse, TopicName,
+    ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use poolgate::sasl::ClientFirstMessage;
@@ -166,6 +176,8 @@ struct Stack {
     login: Arc<Vec<u8>>,
     dir: PathBuf,
     gateway_proc: GatewayProcess,
+    /// Another build of the gateway (`POOLGATE_BENCH_BASELINE_GATEWAY`), same configuration.
+    baseline: Option<GatewayProcess>,
     tansu: Tansu,
     _issuer: TestIssuer,
     _issuer_rt: tokio::runtime::Runtime,
@@ -221,6 +233,16 @@ impl Stack {
         )
         .expect("start poolgate gateway");
         let gateway = gateway_proc.addr().to_owned();
+        let baseline = std::env::var_os("POOLGATE_BENCH_BASELINE_GATEWAY").map(|bin| {
+            GatewayProcess::spawn_with_env(
+                Path::new(&bin),
+                &config,
+                &broker,
+                &[],
+                &[("RUST_LOG", "error")],
+            )
+            .expect("start the baseline gateway")
+        });
 
         let token = issuer
             .mint()
@@ -239,6 +261,7 @@ impl Stack {
             login: Arc::new(login),
             dir,
             gateway_proc,
+            baseline,
             tansu,
             _issuer: issuer,
             _issuer_rt: issuer_rt,
@@ -458,6 +481,10 @@ struct Summary {
     produce_ab: Option<Interleaved>,
     produce_control: Option<Interleaved>,
     produce_gateway_cpu_per_mb: Option<Duration>,
+    /// Produce, this gateway against the baseline gateway.
+    produce_baseline: Option<Interleaved>,
+    fetch_ab: Option<Interleaved>,
+    fetch_baseline: Option<Interleaved>,
 }
 
 fn bench_connect(
@@ -781,13 +808,20 @@ fn bench_produce(
             produce_window(&mut c, &req).await;
             c
         });
-        interleave(rt, stack, &req, pairs, &mut a, &mut b)
+        interleave(rt, stack, Work::Produce(&req), pairs, &mut a, &mut b)
     };
     control.print(["direct", "direct-2 (control)"], mb_per_iter);
     let ab = {
         let mut direct = fresh_direct(rt, stack, &req);
         let mut gateway = gateway_producer(rt, stack, &req, false);
-        interleave(rt, stack, &req, pairs, &mut direct, &mut gateway)
+        interleave(
+            rt,
+            stack,
+            Work::Produce(&req),
+            pairs,
+            &mut direct,
+            &mut gateway,
+        )
     };
     ab.print(["direct", "gateway"], mb_per_iter);
     let mb = ab.times.len() as f64 * mb_per_iter;
@@ -798,6 +832,124 @@ fn bench_produce(
     );
     sum.produce_ab = Some(ab);
     sum.produce_control = Some(control);
+    if let Some(base) = &stack.baseline {
+        let base = base.addr().to_owned();
+        stack.restart_broker();
+        let mut this = gateway_producer(rt, stack, &req, true);
+        let mut other = rt.block_on(async {
+            let mut c = gateway_session(&base, &stack.login).await;
+            produce_window(&mut c, &req).await;
+            c
+        });
+        let ab = interleave(rt, stack, Work::Produce(&req), pairs, &mut other, &mut this);
+        ab.print(["baseline gateway", "gateway"], mb_per_iter);
+        sum.produce_baseline = Some(ab);
+    }
+}
+
+/// A fetch of partition 0 from offset 0, up to 1 MiB, as a Java consumer asks (session id 0,
+/// epoch 0: it would create a fetch session).
+fn fetch_request() -> FetchRequest {
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.fetch_offset = 0;
+    p.partition_max_bytes = 1 << 20;
+    p.log_start_offset = -1;
+    p.current_leader_epoch = -1;
+    p.last_fetched_epoch = -1;
+    let mut t = FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_static_str(TOPIC));
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    req.max_wait_ms = 0;
+    req.min_bytes = 1;
+    req.max_bytes = 1 << 20;
+    req.session_id = 0;
+    req.session_epoch = 0;
+    req.topics = vec![t];
+    req
+}
+
+/// Sends `WINDOW` fetch requests, then receives their responses, each with records.
+async fn fetch_window(c: &mut KafkaClient, req: &FetchRequest) {
+    let mut ids = [0i32; WINDOW];
+    for id in &mut ids {
+        *id = c.send(FETCH_VERSION, req).await.expect("send FetchRequest");
+    }
+    for id in ids {
+        let (got, resp) = c
+            .recv::<FetchRequest>(FETCH_VERSION)
+            .await
+            .expect("receive FetchResponse");
+        assert_eq!(got, id, "responses in request order");
+        assert_eq!(resp.error_code, 0, "fetch error code");
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch partition error code");
+        assert!(
+            p.records.as_ref().is_some_and(|r| !r.is_empty()),
+            "fetch returned no records"
+        );
+    }
+}
+
+const FETCH_VERSION: i16 = 12;
+
+/// Fetch through the gateway against fetch straight to the broker, interleaved, on a broker
+/// holding a few produced windows; and against the baseline gateway when there is one.
+fn bench_fetch(rt: &tokio::runtime::Runtime, stack: &mut Stack, sum: &mut Summary) {
+    let value = vec![b'x'; RECORD_BYTES];
+    let records: Vec<(Option<&[u8]>, &[u8])> = (0..RECORDS_PER_BATCH)
+        .map(|_| (None, value.as_slice()))
+        .collect();
+    let produce = produce_request(record_batch(&records));
+    let fetch = fetch_request();
+    let pairs = if test_mode() { 2 } else { AB_PAIRS };
+    let mut direct = fresh_direct(rt, stack, &produce);
+    let mut gateway = gateway_producer(rt, stack, &produce, false);
+    // One fetch on each first: both sides then read data the broker holds in memory.
+    rt.block_on(async {
+        fetch_window(&mut direct, &fetch).await;
+        fetch_window(&mut gateway, &fetch).await;
+    });
+    let mb_per_iter = |c: &mut KafkaClient| {
+        rt.block_on(async {
+            c.send(FETCH_VERSION, &fetch)
+                .await
+                .expect("send FetchRequest");
+            let (_, resp) = c.recv::<FetchRequest>(FETCH_VERSION).await.expect("fetch");
+            resp.responses[0].partitions[0]
+                .records
+                .as_ref()
+                .map_or(0, bytes::Bytes::len) as f64
+                * WINDOW as f64
+                / 1e6
+        })
+    };
+    let mb = mb_per_iter(&mut direct);
+    let ab = interleave(
+        rt,
+        stack,
+        Work::Fetch(&fetch),
+        pairs,
+        &mut direct,
+        &mut gateway,
+    );
+    ab.print(["direct fetch", "gateway fetch"], mb);
+    sum.fetch_ab = Some(ab);
+    if let Some(base) = &stack.baseline {
+        let mut other = rt.block_on(gateway_session(base.addr(), &stack.login));
+        let ab = interleave(
+            rt,
+            stack,
+            Work::Fetch(&fetch),
+            pairs,
+            &mut other,
+            &mut gateway,
+        );
+        ab.print(["baseline gateway fetch", "gateway fetch"], mb);
+        sum.fetch_baseline = Some(ab);
+    }
 }
 
 /// Times of an interleaved run: `(a, b)` per pair.
@@ -886,12 +1038,30 @@ impl Interleaved {
     }
 }
 
-/// `pairs` pairs of produce iterations, one on `a` and one on `b`, which goes first
+/// One iteration of an interleaved measurement.
+#[derive(Clone, Copy)]
+enum Work<'r> {
+    /// `WINDOW` produce requests.
+    Produce(&'r ProduceRequest),
+    /// `WINDOW` fetch requests.
+    Fetch(&'r FetchRequest),
+}
+
+impl Work<'_> {
+    async fn run(self, c: &mut KafkaClient) {
+        match self {
+            Work::Produce(req) => produce_window(c, req).await,
+            Work::Fetch(req) => fetch_window(c, req).await,
+        }
+    }
+}
+
+/// `pairs` pairs of iterations of `work`, one on `a` and one on `b`, which goes first
 /// alternating.
 fn interleave(
     rt: &tokio::runtime::Runtime,
     stack: &Stack,
-    req: &ProduceRequest,
+    work: Work<'_>,
     pairs: usize,
     a: &mut KafkaClient,
     b: &mut KafkaClient,
@@ -903,7 +1073,7 @@ fn interleave(
             let mut t = [Duration::ZERO; 2];
             for side in [pair % 2, 1 - pair % 2] {
                 let t0 = Instant::now();
-                produce_window(if side == 0 { &mut *a } else { &mut *b }, req).await;
+                work.run(if side == 0 { &mut *a } else { &mut *b }).await;
                 t[side] = t0.elapsed();
             }
             times.push((t[0], t[1]));
@@ -975,6 +1145,31 @@ fn print_summary(sum: &Summary) {
     if let Some(cpu) = sum.produce_gateway_cpu_per_mb {
         println!("  gateway CPU per MB produced: {:.0} us", us(cpu));
     }
+    if let Some(ab) = &sum.produce_baseline {
+        println!(
+            "  produce gateway/baseline gateway = {:.3} over all {} pairs, {:.3} without broker pauses, median pair ratio {:.3}",
+            ab.raw(),
+            ab.times.len(),
+            ab.without_pauses().0,
+            ab.median_ratio()
+        );
+    }
+    if let Some(ab) = &sum.fetch_ab {
+        println!(
+            "  fetch gateway/direct = {:.3} over all {} pairs, median pair ratio {:.3}",
+            ab.raw(),
+            ab.times.len(),
+            ab.median_ratio()
+        );
+    }
+    if let Some(ab) = &sum.fetch_baseline {
+        println!(
+            "  fetch gateway/baseline gateway = {:.3} over all {} pairs, median pair ratio {:.3}",
+            ab.raw(),
+            ab.times.len(),
+            ab.median_ratio()
+        );
+    }
 }
 
 fn main() {
@@ -1019,6 +1214,7 @@ fn main() {
     bench_connect(&mut c, &rt, &stack, &mut sum);
     login_latency(&rt, &stack, &mut sum);
     bench_produce(&mut c, &rt, &mut stack, &mut sum);
+    bench_fetch(&rt, &mut stack, &mut sum);
     c.final_summary();
     print_summary(&sum);
 }

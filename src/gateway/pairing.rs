@@ -49,10 +49,12 @@ pub fn response_id(wire: &Bytes) -> Option<i32> {
 mod tests {
     use super::*;
 
+    /// (expected, unanswered before, got) -> (pairing, unanswered after)
+    type Case = (Option<i32>, &'static [i32], i32, Pairing, &'static [i32]);
+
     #[test]
     fn responses_pair_with_their_request_or_with_nothing() {
-        // (expected, unanswered before, got) -> (pairing, unanswered after)
-        let cases: &[(Option<i32>, &[i32], i32, Pairing, &[i32])] = &[
+        let cases: &[Case] = &[
             (Some(5), &[], 5, Pairing::Answer, &[]),
             (Some(5), &[3, 4], 5, Pairing::Answer, &[]),
             (Some(5), &[3, 4], 3, Pairing::AnsweredAnyway, &[4]),
