@@ -37,6 +37,7 @@ var (
 	cluster      = flag.String("cluster", "", "the logicalCluster extension")
 	pool         = flag.String("pool", "", "the identityPoolId extension")
 	plain        = flag.Bool("plain", false, "no authentication (straight to a broker)")
+	noPing       = flag.Bool("no-ping", false, "produce without logging in first (shows franz-go's retries)")
 	timeout      = flag.Duration("timeout", 30*time.Second, "how long a command may take")
 )
 
@@ -100,8 +101,10 @@ func produce(ctx context.Context, topic string, count int, prefix string) map[st
 		return failure(err)
 	}
 	defer cl.Close()
-	if err := cl.Ping(ctx); err != nil {
-		return failure(err)
+	if !*noPing {
+		if err := cl.Ping(ctx); err != nil {
+			return failure(err)
+		}
 	}
 	records := make([]*kgo.Record, count)
 	for i := range records {

@@ -82,7 +82,8 @@ async function produce(topic, count, prefix) {
     const messages = []
     for (let i = 0; i < count; i++) messages.push({ key: `${prefix}-${i}`, value: `${prefix} message ${i}` })
     const acks = await producer.send({ topic, messages, acks: -1 })
-    return { ok: true, delivered: count, partitions: acks.length, tokens: tokens.fetched }
+    // `delivered`: what send() resolved for; `acks`: what brokers acknowledged, per partition.
+    return { ok: true, delivered: count, acks, tokens: tokens.fetched }
   } finally {
     await producer.disconnect()
   }
