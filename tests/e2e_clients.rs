@@ -453,7 +453,8 @@ fn franz_go_produces_consumes_in_a_group_and_is_refused() {
 /// one listed (Kafka lists them by id). A topic led by any other node id then gets no Produce
 /// at all, and `producer.send` still resolves, with no acknowledgements: records are lost
 /// without an error. Here the gateway fronts node 1 of three. (When the gateway routes to every
-/// broker with addresses of their own, this case should turn into a plain success.)
+/// broker with addresses of their own, this case should turn into a plain success.) franz-go,
+/// through the same gateway, produces.
 #[test]
 #[ignore = "needs e2e/setup (Apache Kafka, kafkajs); run e2e/run"]
 fn kafkajs_loses_records_for_a_leader_other_than_the_last_broker_when_all_share_one_address() {
@@ -488,5 +489,20 @@ fn kafkajs_loses_records_for_a_leader_other_than_the_last_broker_when_all_share_
         stack.metric("poolgate_requests_denied_total{api=\"Produce\",operation=\"Write\",reason=\"not_authorized\"}"),
         0,
         "the gateway refused nothing: kafkajs never sent a Produce"
+    );
+
+    // franz-go keeps one connection per node id, whatever their addresses: the same produce
+    // lands.
+    let out = produce(
+        Client::Franz.via(&stack, "e2e-writer", CLUSTER, "pool-writers"),
+        topic,
+        5,
+        "kept",
+    );
+    assert_eq!(out["ok"], json!(true), "{out}");
+    assert_eq!(
+        latest_offsets(&broker, topic).iter().sum::<i64>(),
+        5,
+        "franz-go's records landed"
     );
 }
