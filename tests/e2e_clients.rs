@@ -1,0 +1,508 @@
+//! Client libraries besides librdkafka, end to end: kafkajs (e2e/kafkajs) and franz-go
+//! (e2e/franz) → `poolgate gateway` → one broker of a three-node Apache Kafka cluster, with the
+//! local OIDC issuer's token endpoint (client_credentials, client_secret_basic). Each client
+//! sends the `logicalCluster` and `identityPoolId` SASL extensions, produces, consumes in a
+//! group and is refused. Needs `e2e/setup` (Kafka's jars, kafkajs, the franz-go build; cached);
+//! `e2e/run` runs it, and CI does.
+//!
+//! The gateway fronts one broker, so everything the clients use is led by it: the test topics
+//! (explicit replica assignment) and the group coordinator (`__consumer_offsets` has one
+//! partition here, and the gateway fronts its leader).
+
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{FindCoordinatorRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
+use poolgate::testkit::kafka::KafkaClient;
+use poolgate::testkit::stack::{GatewayProcess, gateway_config};
+use poolgate::testkit::{IssuerConfig, TestIssuer};
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "lkc-e2e";
+const PARTITIONS: i32 = 3;
+
+/// Where `e2e/setup` put its installs (`$POOLGATE_E2E_CACHE`, else `~/.cache/poolgate-e2e`).
+fn cache() -> PathBuf {
+    match std::env::var_os("POOLGATE_E2E_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/poolgate-e2e"),
+    }
+}
+
+/// The cluster all tests of this binary share, and the broker the gateways front.
+struct Bed {
+    cluster: Mutex<KafkaCluster>,
+    /// The node id of the fronted broker, which leads `__consumer_offsets`.
+    fronted: i32,
+    broker: String,
+}
+
+/// Started once per test binary; a static is never dropped, but the cluster's watchdogs stop
+/// every node when the binary exits.
+fn bed() -> &'static Bed {
+    static BED: OnceLock<Bed> = OnceLock::new();
+    BED.get_or_init(|| {
+        let libs = kafka_libs().expect("no Apache Kafka: run e2e/setup first (or e2e/run)");
+        let cluster =
+            KafkaCluster::start_with(&libs, 3, &[("offsets.topic.num.partitions", "1")]).unwrap();
+        // The gateway fronts the node with the highest id, the last broker in Kafka's Metadata:
+        // kafkajs sends to no broker but that one (see `kafkajs_loses_records_...` below). So
+        // the group coordinator is made that node: `__consumer_offsets` is created led by it
+        // before any group asks for it.
+        let fronted = cluster.node_ids().into_iter().max().unwrap();
+        cluster
+            .create_topic(
+                "__consumer_offsets",
+                1,
+                3,
+                Some(&cluster.led_by(fronted, 1, 3)),
+                &[("cleanup.policy", "compact")],
+            )
+            .unwrap();
+        assert_eq!(
+            group_coordinator(cluster.broker_addr(1).unwrap()),
+            fronted,
+            "the coordinator is the fronted broker"
+        );
+        assert_eq!(
+            cluster.leaders(1, "__consumer_offsets").unwrap(),
+            vec![fronted],
+            "one partition, so one coordinator for every group"
+        );
+        let broker = cluster.broker_addr(fronted).unwrap().to_owned();
+        Bed {
+            cluster: Mutex::new(cluster),
+            fronted,
+            broker,
+        }
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Asks `broker` for a group's coordinator until there is one (the first ask creates
+/// `__consumer_offsets`); its node id.
+fn group_coordinator(broker: &str) -> i32 {
+    runtime().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut c = KafkaClient::connect(broker).await.unwrap();
+            let mut req = FindCoordinatorRequest::default();
+            req.key = StrBytes::from_static_str("e2e-any-group");
+            let resp = c.call(2, req).await.unwrap();
+            if resp.error_code == 0 {
+                return resp.node_id.0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no group coordinator: error {}",
+                resp.error_code
+            );
+            // COORDINATOR_NOT_AVAILABLE while the topic is being created: ask again when
+            // the broker has answered, as clients do.
+            tokio::task::yield_now().await;
+        }
+    })
+}
+
+/// The sum of the latest offsets of `topic`'s partitions, read straight from the broker.
+fn records_in(topic: &str) -> i64 {
+    latest_offsets(&bed().broker, topic).iter().sum()
+}
+
+/// The latest offset of each of `topic`'s partitions, read straight from `broker`.
+fn latest_offsets(broker: &str, topic: &str) -> Vec<i64> {
+    runtime().block_on(async {
+        let mut c = KafkaClient::connect(broker).await.unwrap();
+        let mut t = ListOffsetsTopic::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+        t.partitions = (0..PARTITIONS)
+            .map(|i| {
+                let mut p = ListOffsetsPartition::default();
+                p.partition_index = i;
+                p.timestamp = -1;
+                p
+            })
+            .collect();
+        let mut req = ListOffsetsRequest::default();
+        req.replica_id = kafka_protocol::messages::BrokerId(-1);
+        req.topics = vec![t];
+        let resp = c.call(5, req).await.unwrap();
+        resp.topics[0]
+            .partitions
+            .iter()
+            .map(|p| {
+                assert_eq!(p.error_code, 0, "ListOffsets on {topic}");
+                p.offset
+            })
+            .collect()
+    })
+}
+
+/// A folder removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One issuer and one gateway in front of the shared cluster's fronted broker.
+struct Stack {
+    _rt: tokio::runtime::Runtime,
+    issuer: TestIssuer,
+    gateway: GatewayProcess,
+    _dir: TempDir,
+}
+
+impl Stack {
+    fn start(name: &str) -> Stack {
+        Stack::fronting(name, &bed().broker)
+    }
+
+    /// A gateway in front of `broker`.
+    fn fronting(name: &str, broker: &str) -> Stack {
+        let rt = runtime();
+        let clients = poolgate::cli::parse_clients(
+            &std::fs::read_to_string("testdata/gateway/clients.toml").unwrap(),
+            "testdata/gateway/clients.toml",
+        )
+        .unwrap();
+        let issuer = rt
+            .block_on(TestIssuer::start_with(IssuerConfig {
+                clients,
+                ..IssuerConfig::default()
+            }))
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "poolgate-e2e-clients-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("gateway.toml");
+        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
+        std::fs::write(&config, gateway_config(&template, &issuer)).unwrap();
+        let gateway = GatewayProcess::spawn(
+            Path::new(env!("CARGO_BIN_EXE_poolgate")),
+            &config,
+            broker,
+            &["--metrics-listen", "127.0.0.1:0"],
+        )
+        .unwrap();
+        Stack {
+            _rt: rt,
+            issuer,
+            gateway,
+            _dir: TempDir(dir),
+        }
+    }
+
+    fn metric(&self, series: &str) -> u64 {
+        self.gateway.metric(series)
+    }
+}
+
+/// A client program of e2e/, with the interface both share (see e2e/kafkajs/client.js).
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    KafkaJs,
+    Franz,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::KafkaJs => "kafkajs",
+            Client::Franz => "franz",
+        }
+    }
+
+    fn program(self) -> Command {
+        let cache = cache();
+        let installed = cache.join(self.name()).join(".complete");
+        assert!(
+            installed.exists(),
+            "no {} in {}: run e2e/setup first (or e2e/run)",
+            self.name(),
+            cache.display()
+        );
+        match self {
+            Client::KafkaJs => {
+                let mut cmd = Command::new("node");
+                cmd.arg("e2e/kafkajs/client.js")
+                    .env("NODE_PATH", cache.join("kafkajs/node_modules"));
+                cmd
+            }
+            Client::Franz => Command::new(cache.join("franz/poolgate-franz")),
+        }
+    }
+
+    /// Through the gateway as `client_id`, with these extensions.
+    fn via(self, stack: &Stack, client_id: &str, cluster: &str, pool: &str) -> Command {
+        let mut cmd = self.program();
+        cmd.args(["--bootstrap", stack.gateway.addr()])
+            .args(["--token-url", stack.issuer.token_url().as_str()])
+            .args(["--client-id", client_id])
+            .args(["--client-secret", &format!("{client_id}-secret")])
+            .args(["--cluster", cluster, "--pool", pool]);
+        cmd
+    }
+
+    /// Straight to the fronted broker, without the gateway or authentication.
+    fn direct(self) -> Command {
+        let mut cmd = self.program();
+        cmd.args(["--bootstrap", &bed().broker, "--plain"]);
+        cmd
+    }
+}
+
+fn json_of(mut cmd: Command) -> Value {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no output from {cmd:?} (exit {:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+fn produce(cmd: Command, topic: &str, count: usize, prefix: &str) -> Value {
+    let mut cmd = cmd;
+    cmd.args(["produce", topic, &count.to_string(), prefix]);
+    json_of(cmd)
+}
+
+fn consume(cmd: Command, topic: &str, group: &str, count: usize) -> Value {
+    let mut cmd = cmd;
+    cmd.args(["consume", topic, group, &count.to_string()]);
+    json_of(cmd)
+}
+
+/// A topic of the shared cluster with every partition led by the fronted broker.
+fn create_topic(name: &str) {
+    create_topic_led_by(name, bed().fronted);
+}
+
+/// A topic of the shared cluster with every partition led by node `leader`.
+fn create_topic_led_by(name: &str, leader: i32) {
+    let cluster = bed().cluster.lock().unwrap_or_else(|e| e.into_inner());
+    let assignment = cluster.led_by(leader, PARTITIONS as usize, 3);
+    cluster
+        .create_topic(name, PARTITIONS, 3, Some(&assignment), &[])
+        .unwrap();
+}
+
+/// What a refused login looks like to each client.
+fn assert_refused(client: Client, out: &Value) {
+    assert_eq!(out["ok"], json!(false), "{out}");
+    match client {
+        // kafkajs reads the gateway's RFC 7628 error challenge (SaslAuthenticate with error
+        // code 0 and the JSON status) as a successful login and never sends the %x01
+        // acknowledgement; the gateway closes the connection on its next request, which
+        // kafkajs reports as a connection error (retried with a new token) rather than an
+        // authentication failure.
+        Client::KafkaJs => {
+            assert_eq!(out["auth_failed"], json!(false), "{out}");
+            assert_eq!(
+                out["error"],
+                json!("KafkaJSNumberOfRetriesExceeded"),
+                "{out}"
+            );
+            assert_eq!(out["message"], json!("Closed connection"), "{out}");
+            assert_eq!(
+                out["tokens"],
+                json!(3),
+                "a login per try (retries: 2): {out}"
+            );
+        }
+        // franz-go acknowledges the challenge and reports SASL_AUTHENTICATION_FAILED.
+        Client::Franz => {
+            assert_eq!(out["auth_failed"], json!(true), "{out}");
+            let message = out["message"].as_str().unwrap_or_default();
+            assert!(message.starts_with("SASL_AUTHENTICATION_FAILED"), "{out}");
+            assert_eq!(out["tokens"], json!(1), "one login, no retry: {out}");
+        }
+    }
+}
+
+/// The whole story for one client on a gateway of its own: two refusals that reach nothing,
+/// then a producer and a consumer group through the gateway, checked against the broker.
+fn exercise(client: Client) {
+    let name = client.name();
+    let topic = format!("e2e-{name}-orders");
+    let group = format!("e2e-{name}-group");
+    create_topic(&topic);
+    let stack = Stack::start(name);
+
+    // A token that matches no pool.
+    let out = produce(
+        client.via(&stack, "e2e-stranger", CLUSTER, "pool-writers"),
+        &topic,
+        3,
+        "stranger",
+    );
+    eprintln!("{name}, no pool: {out}");
+    assert_refused(client, &out);
+    assert!(
+        stack.metric("poolgate_logins_total{outcome=\"failure\",reason=\"no_pool_matched\"}") >= 1
+    );
+
+    // A pool that matches, on the wrong logical cluster.
+    let out = produce(
+        client.via(&stack, "e2e-writer", "lkc-other", "pool-writers"),
+        &topic,
+        3,
+        "elsewhere",
+    );
+    eprintln!("{name}, wrong cluster: {out}");
+    assert_refused(client, &out);
+    assert!(
+        stack.metric("poolgate_logins_total{outcome=\"failure\",reason=\"wrong_cluster\"}") >= 1
+    );
+    if let Client::Franz = client {
+        // franz-go's producer, asked to produce without logging in first (the program pings
+        // first otherwise), takes a refused login for a passing fault: it logs in again with
+        // new tokens until the records' deadline and reports only the deadline.
+        let mut cmd = client.via(&stack, "e2e-stranger", CLUSTER, "pool-writers");
+        cmd.args(["--no-ping", "--timeout", "12s"]);
+        let out = produce(cmd, &topic, 1, "retried");
+        eprintln!("{name}, no pool, no ping: {out}");
+        assert_eq!(out["auth_failed"], json!(false), "{out}");
+        assert_eq!(out["message"], json!("context deadline exceeded"), "{out}");
+        assert!(out["tokens"].as_u64().unwrap_or(0) >= 2, "{out}");
+    }
+    assert_eq!(records_in(&topic), 0, "nothing reached the broker");
+    assert_eq!(stack.metric("poolgate_requests_forwarded_total"), 0);
+    assert_eq!(
+        stack.metric("poolgate_logins_total{outcome=\"success\",reason=\"ok\"}"),
+        0
+    );
+    let ignored = stack.metric("poolgate_connections_dropped_total{reason=\"ignored_challenge\"}");
+    match client {
+        // Both refusals, each tried three times.
+        Client::KafkaJs => assert_eq!(ignored, 6, "kafkajs ignores the challenge"),
+        Client::Franz => assert_eq!(ignored, 0, "franz-go acknowledges the challenge"),
+    }
+
+    // A writer produces; a consumer group reads the records back through the gateway.
+    const COUNT: usize = 20;
+    let out = produce(
+        client.via(&stack, "e2e-writer", CLUSTER, "pool-writers"),
+        &topic,
+        COUNT,
+        name,
+    );
+    eprintln!("{name}, produce: {out}");
+    assert_eq!(out["ok"], json!(true), "{out}");
+    assert_eq!(out["delivered"], json!(COUNT), "{out}");
+    let offsets = latest_offsets(&bed().broker, &topic);
+    assert_eq!(
+        offsets.iter().sum::<i64>(),
+        COUNT as i64,
+        "every record landed: {offsets:?}"
+    );
+    let mut expected: Vec<String> = (0..COUNT).map(|i| format!("{name} message {i}")).collect();
+    expected.sort();
+    let read = consume(
+        client.via(&stack, "e2e-reader", CLUSTER, "pool-readers"),
+        &topic,
+        &group,
+        COUNT,
+    );
+    assert_eq!(read["ok"], json!(true), "{read}");
+    assert_eq!(read["values"], json!(expected), "{read}");
+    assert!(stack.metric("poolgate_logins_total{outcome=\"success\",reason=\"ok\"}") >= 2);
+
+    // The same records, read from the broker without the gateway.
+    let direct = consume(client.direct(), &topic, &format!("{group}-direct"), COUNT);
+    assert_eq!(direct["values"], json!(expected), "{direct}");
+}
+
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, kafkajs); run e2e/run"]
+fn kafkajs_produces_consumes_in_a_group_and_is_refused() {
+    exercise(Client::KafkaJs);
+}
+
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, the franz-go client); run e2e/run"]
+fn franz_go_produces_consumes_in_a_group_and_is_refused() {
+    exercise(Client::Franz);
+}
+
+/// PINNED, a kafkajs defect that the gateway's single advertised address exposes: when every
+/// broker in Metadata has the seed's host and port (the gateway rewrites them all to itself),
+/// kafkajs gives its seed connection to each node id in turn, and it ends up known as the last
+/// one listed (Kafka lists them by id). A topic led by any other node id then gets no Produce
+/// at all, and `producer.send` still resolves, with no acknowledgements: records are lost
+/// without an error. Here the gateway fronts node 1 of three. (When the gateway routes to every
+/// broker with addresses of their own, this case should turn into a plain success.) franz-go,
+/// through the same gateway, produces.
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, kafkajs); run e2e/run"]
+fn kafkajs_loses_records_for_a_leader_other_than_the_last_broker_when_all_share_one_address() {
+    let bed = bed();
+    let other = 1;
+    assert_ne!(other, bed.fronted);
+    let topic = "e2e-kafkajs-lost";
+    create_topic_led_by(topic, other);
+    let broker = bed
+        .cluster
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .broker_addr(other)
+        .unwrap()
+        .to_owned();
+    let stack = Stack::fronting("kafkajs-lost", &broker);
+    let out = produce(
+        Client::KafkaJs.via(&stack, "e2e-writer", CLUSTER, "pool-writers"),
+        topic,
+        5,
+        "lost",
+    );
+    eprintln!("kafkajs, fronting node {other}: {out}");
+    assert_eq!(out["ok"], json!(true), "send resolves: {out}");
+    assert_eq!(out["acks"], json!([]), "with no acknowledgement: {out}");
+    assert_eq!(
+        latest_offsets(&broker, topic),
+        vec![0; PARTITIONS as usize],
+        "and nothing landed"
+    );
+    assert_eq!(
+        stack.metric("poolgate_requests_denied_total{api=\"Produce\",operation=\"Write\",reason=\"not_authorized\"}"),
+        0,
+        "the gateway refused nothing: kafkajs never sent a Produce"
+    );
+
+    // franz-go keeps one connection per node id, whatever their addresses: the same produce
+    // lands.
+    let out = produce(
+        Client::Franz.via(&stack, "e2e-writer", CLUSTER, "pool-writers"),
+        topic,
+        5,
+        "kept",
+    );
+    assert_eq!(out["ok"], json!(true), "{out}");
+    assert_eq!(
+        latest_offsets(&broker, topic).iter().sum::<i64>(),
+        5,
+        "franz-go's records landed"
+    );
+}
