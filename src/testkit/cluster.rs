@@ -78,6 +78,21 @@ fn codec(e: impl std::fmt::Display) -> io::Error {
     error(format!("kafka codec: {e}"))
 }
 
+/// What [`KafkaCluster::start_with_options`] adds to a cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// More broker properties (`server.properties` lines), which override the defaults; the
+    /// second listener's own settings (`listener.name.<name>.…`) go here too.
+    pub properties: Vec<(String, String)>,
+    /// A second client listener on every node besides `PLAINTEXT` (which the brokers keep
+    /// talking among themselves on): its name and security protocol, such as
+    /// `("OAUTH", "SASL_PLAINTEXT")`, on a port of its own ([`KafkaCluster::listener_addr`]).
+    pub listener: Option<(String, String)>,
+    /// JVM system properties (`-Dkey=value`) for every node, such as
+    /// `org.apache.kafka.sasl.oauthbearer.allowed.urls`.
+    pub system_properties: Vec<(String, String)>,
+}
+
 /// A KRaft cluster of Apache Kafka on 127.0.0.1; see the [module docs](self).
 #[derive(Debug)]
 pub struct KafkaCluster {
@@ -86,6 +101,10 @@ pub struct KafkaCluster {
     dir: PathBuf,
     cluster_id: String,
     extra: Vec<(String, String)>,
+    /// A second client listener on every node: name and security protocol.
+    listener: Option<(String, String)>,
+    /// `-Dkey=value` for every node's JVM.
+    system_properties: Vec<(String, String)>,
     nodes: Vec<Node>,
     /// What every node's output copier reports, tagged with the spawn it comes from.
     events: mpsc::Receiver<NodeEvent>,
@@ -98,6 +117,8 @@ pub struct KafkaCluster {
 struct Node {
     id: i32,
     broker_addr: String,
+    /// The second listener's address, with [`Options::listener`].
+    listener_addr: Option<String>,
     controller_port: u16,
     dir: PathBuf,
     process: Option<NodeProcess>,
@@ -234,6 +255,26 @@ impl KafkaCluster {
         nodes: u16,
         properties: &[(&str, &str)],
     ) -> io::Result<KafkaCluster> {
+        let options = Options {
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Options::default()
+        };
+        KafkaCluster::start_with_options(libs, nodes, options)
+    }
+
+    /// [`KafkaCluster::start`] with [`Options`]: broker properties, a second listener, JVM
+    /// system properties.
+    ///
+    /// # Errors
+    /// As [`KafkaCluster::start`].
+    pub fn start_with_options(
+        libs: &Path,
+        nodes: u16,
+        options: Options,
+    ) -> io::Result<KafkaCluster> {
         if !libs
             .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
             .exists()
@@ -260,10 +301,9 @@ impl KafkaCluster {
             libs: libs.to_owned(),
             dir,
             cluster_id: random_uuid(),
-            extra: properties
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            extra: options.properties,
+            listener: options.listener,
+            system_properties: options.system_properties,
             nodes: Vec::new(),
             events,
             events_tx,
@@ -295,9 +335,10 @@ impl KafkaCluster {
             1 => self.dir.clone(),
             n => self.dir.join(format!("attempt-{n}")),
         };
-        // Two ports per node, bound together so they differ, released just before the nodes
-        // bind them.
-        let listeners = (0..2 * usize::from(count))
+        // Two ports per node (three with a second listener), bound together so they differ,
+        // released just before the nodes bind them.
+        let per_node = if self.listener.is_some() { 3 } else { 2 };
+        let listeners = (0..per_node * usize::from(count))
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -311,8 +352,10 @@ impl KafkaCluster {
                 let id = i32::try_from(i + 1).unwrap_or(i32::MAX);
                 Node {
                     id,
-                    broker_addr: format!("127.0.0.1:{}", ports[2 * i]),
-                    controller_port: ports[2 * i + 1],
+                    broker_addr: format!("127.0.0.1:{}", ports[per_node * i]),
+                    controller_port: ports[per_node * i + 1],
+                    listener_addr: (per_node == 3)
+                        .then(|| format!("127.0.0.1:{}", ports[per_node * i + 2])),
                     dir: attempt_dir.join(format!("node-{id}")),
                     process: None,
                 }
@@ -397,6 +440,16 @@ impl KafkaCluster {
         let count = self.nodes.len().min(3);
         let min_isr = count.min(2);
         let data = node.dir.join("data");
+        let (mut listeners, mut advertised, mut protocols) = (
+            format!("PLAINTEXT://{}", node.broker_addr),
+            format!("PLAINTEXT://{}", node.broker_addr),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        );
+        if let (Some((name, protocol)), Some(addr)) = (&self.listener, &node.listener_addr) {
+            listeners.push_str(&format!(",{name}://{addr}"));
+            advertised.push_str(&format!(",{name}://{addr}"));
+            protocols.push_str(&format!(",{name}:{protocol}"));
+        }
         let mut props = vec![
             ("process.roles".to_owned(), "broker,controller".to_owned()),
             ("node.id".to_owned(), node.id.to_string()),
@@ -404,14 +457,11 @@ impl KafkaCluster {
             (
                 "listeners".to_owned(),
                 format!(
-                    "PLAINTEXT://{},CONTROLLER://127.0.0.1:{}",
-                    node.broker_addr, node.controller_port
+                    "{listeners},CONTROLLER://127.0.0.1:{}",
+                    node.controller_port
                 ),
             ),
-            (
-                "advertised.listeners".to_owned(),
-                format!("PLAINTEXT://{}", node.broker_addr),
-            ),
+            ("advertised.listeners".to_owned(), advertised),
             (
                 "controller.listener.names".to_owned(),
                 "CONTROLLER".to_owned(),
@@ -420,10 +470,7 @@ impl KafkaCluster {
                 "inter.broker.listener.name".to_owned(),
                 "PLAINTEXT".to_owned(),
             ),
-            (
-                "listener.security.protocol.map".to_owned(),
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
-            ),
+            ("listener.security.protocol.map".to_owned(), protocols),
             ("log.dirs".to_owned(), data.display().to_string()),
             // Tests create their topics, with the placement they need.
             ("auto.create.topics.enable".to_owned(), "false".to_owned()),
@@ -491,6 +538,14 @@ impl KafkaCluster {
     fn spawn(&mut self, index: usize) -> io::Result<()> {
         let node = &self.nodes[index];
         let mut args = self.jvm_args("384m");
+        // Before the class name, where the JVM reads its options.
+        let at = args.len() - 2;
+        args.splice(
+            at..at,
+            self.system_properties
+                .iter()
+                .map(|(k, v)| format!("-D{k}={v}")),
+        );
         args.push("kafka.Kafka".to_owned());
         args.push(node.dir.join("server.properties").display().to_string());
         self.spawns += 1;
@@ -626,6 +681,14 @@ impl KafkaCluster {
             .iter()
             .find(|n| n.id == id)
             .map(|n| n.broker_addr.as_str())
+    }
+
+    /// Node `id`'s address on the second listener ([`Options::listener`]), `127.0.0.1:PORT`.
+    pub fn listener_addr(&self, id: i32) -> Option<&str> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.listener_addr.as_deref())
     }
 
     /// The node ids, 1 to the number of nodes.
