@@ -495,11 +495,13 @@ fn kafka_reason(cluster: &KafkaCluster, from: &mut usize, warnings: &mut String)
                     Some((_, cause)) => cause.split_once(": ").map_or(cause, |(_, c)| c),
                     None => details,
                 };
-                let end = [".]", "]", ": JsonWebSignature", " w/ header", "):"]
-                    .iter()
-                    .filter_map(|end| details.find(end))
-                    .min()
-                    .unwrap_or(details.len());
+                let end = details.find(".]").unwrap_or_else(|| {
+                    ["]", ": JsonWebSignature", " w/ header", "):"]
+                        .iter()
+                        .filter_map(|end| details.find(end))
+                        .min()
+                        .unwrap_or(details.len())
+                });
                 clip(&details[..end])
             } else {
                 let l = l.split_once("] WARN ").map_or(l, |(_, rest)| rest);
@@ -607,8 +609,8 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
     let mut warnings = String::new();
     let _ = kafka_reason(&cluster, &mut log_from, &mut warnings);
     let mut table = String::from(
-        "| token | poolgate | Kafka's OAuthBearerValidatorCallbackHandler | Kafka's log |\n\
-         |---|---|---|---|\n",
+        "| token | poolgate | Kafka's OAuthBearerValidatorCallbackHandler | Kafka's log | \
+         whole token in Kafka's log |\n|---|---|---|---|---|\n",
     );
     let mut differ = Vec::new();
     let mut wrong = Vec::new();
@@ -628,6 +630,7 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
             ));
         }
         let jwks_before = issuer.counts().jwks;
+        let warnings_from = warnings.len();
         let theirs = rt.block_on(login(&kafka, &token));
         let mut kafka_cell = theirs.cell();
         let why = kafka_reason(&cluster, &mut log_from, &mut warnings);
@@ -653,6 +656,12 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
                 kafka_final.cell()
             );
         }
+        // Whether Kafka wrote the whole token (signature included) into its log.
+        let logged = if warnings[warnings_from..].contains(&token) {
+            "**yes**"
+        } else {
+            "no"
+        };
         if case.name == "valid RS256" {
             // Else the listener is misconfigured and the table says nothing.
             assert!(
@@ -665,7 +674,7 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
         }
         writeln!(
             table,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {logged} |",
             case.name,
             ours.cell(),
             kafka_cell,
