@@ -72,6 +72,15 @@ allow = ["Describe"]
 resource = "Topic:*"
 "#;
 
+/// A folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What one side answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -587,9 +596,11 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
     let kafka = cluster.listener_addr(1).unwrap().to_owned();
     assert_ne!(kafka, cluster.broker_addr(1).unwrap());
 
-    let dir = std::env::temp_dir().join(format!("poolgate-kafka-validator-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("gateway.toml");
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("poolgate-kafka-validator-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("gateway.toml");
     std::fs::write(
         &config,
         GATEWAY_TOML
@@ -690,7 +701,6 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
     std::fs::write(&out, &table).unwrap();
     std::fs::write(out.with_extension("kafka.log"), &warnings).unwrap();
     println!("{table}\n(written to {})", out.display());
-    let _ = std::fs::remove_dir_all(&dir);
     drop(gateway);
     drop(cluster);
     assert!(

@@ -535,19 +535,23 @@ impl KafkaCluster {
             .collect::<String>()
     }
 
-    fn spawn(&mut self, index: usize) -> io::Result<()> {
-        let node = &self.nodes[index];
-        let mut args = self.jvm_args("384m");
-        // Before the class name, where the JVM reads its options.
-        let at = args.len() - 2;
-        args.splice(
-            at..at,
-            self.system_properties
-                .iter()
-                .map(|(k, v)| format!("-D{k}={v}")),
-        );
+    /// A node's `java` arguments: JVM options (with the system properties), then the class
+    /// and its `server.properties`.
+    fn node_args(&self, node: &Node) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .system_properties
+            .iter()
+            .map(|(k, v)| format!("-D{k}={v}"))
+            .collect();
+        args.extend(self.jvm_args("384m"));
         args.push("kafka.Kafka".to_owned());
         args.push(node.dir.join("server.properties").display().to_string());
+        args
+    }
+
+    fn spawn(&mut self, index: usize) -> io::Result<()> {
+        let node = &self.nodes[index];
+        let args = self.node_args(node);
         self.spawns += 1;
         let process = NodeProcess::spawn(
             &self.java,
@@ -1014,3 +1018,93 @@ rootLogger.appenderRef.out.ref = out
 logger.request.name = kafka.request.logger
 logger.request.level = warn
 ";
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+
+    use super::{KafkaCluster, Node};
+
+    /// A cluster of one node that was never started, with a second listener `OAUTH`.
+    fn unstarted(listener: bool) -> KafkaCluster {
+        let (events_tx, events) = mpsc::channel();
+        KafkaCluster {
+            java: PathBuf::from("java"),
+            libs: PathBuf::from("/libs"),
+            // Empty: dropping it removes nothing.
+            dir: PathBuf::new(),
+            cluster_id: "id".to_owned(),
+            extra: vec![("num.io.threads".to_owned(), "1".to_owned())],
+            listener: listener.then(|| ("OAUTH".to_owned(), "SASL_PLAINTEXT".to_owned())),
+            system_properties: vec![("a.b".to_owned(), "http://x/jwks".to_owned())],
+            nodes: vec![Node {
+                id: 1,
+                broker_addr: "127.0.0.1:1001".to_owned(),
+                listener_addr: listener.then(|| "127.0.0.1:1003".to_owned()),
+                controller_port: 1002,
+                dir: PathBuf::from("/n1"),
+                process: None,
+            }],
+            events,
+            events_tx,
+            spawns: 0,
+        }
+    }
+
+    fn property<'a>(props: &'a str, key: &str) -> Vec<&'a str> {
+        props
+            .lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .collect()
+    }
+
+    #[test]
+    fn a_second_listener_is_listened_on_advertised_and_mapped() {
+        let cluster = unstarted(true);
+        let props = cluster.server_properties(&cluster.nodes[0], "1@127.0.0.1:1002");
+        assert_eq!(
+            property(&props, "listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003,CONTROLLER://127.0.0.1:1002"]
+        );
+        assert_eq!(
+            property(&props, "advertised.listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003"]
+        );
+        assert_eq!(
+            property(&props, "listener.security.protocol.map"),
+            ["PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT"]
+        );
+        assert_eq!(
+            property(&props, "inter.broker.listener.name"),
+            ["PLAINTEXT"]
+        );
+        assert_eq!(
+            property(&props, "num.io.threads"),
+            ["1"],
+            "extra overrides, once"
+        );
+        assert_eq!(cluster.listener_addr(1), Some("127.0.0.1:1003"));
+
+        let plain = unstarted(false);
+        let props = plain.server_properties(&plain.nodes[0], "1@127.0.0.1:1002");
+        assert_eq!(
+            property(&props, "listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,CONTROLLER://127.0.0.1:1002"]
+        );
+        assert_eq!(plain.listener_addr(1), None);
+    }
+
+    #[test]
+    fn system_properties_come_before_the_class() {
+        let cluster = unstarted(false);
+        let args = cluster.node_args(&cluster.nodes[0]);
+        let at = |s: &str| args.iter().position(|a| a == s).unwrap();
+        assert!(at("-Da.b=http://x/jwks") < at("kafka.Kafka"));
+        assert!(at("-Da.b=http://x/jwks") < at("-cp"));
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("/n1/server.properties")
+        );
+    }
+}
