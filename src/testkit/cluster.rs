@@ -78,6 +78,21 @@ fn codec(e: impl std::fmt::Display) -> io::Error {
     error(format!("kafka codec: {e}"))
 }
 
+/// What [`KafkaCluster::start_with_options`] adds to a cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// More broker properties (`server.properties` lines), which override the defaults; the
+    /// second listener's own settings (`listener.name.<name>.…`) go here too.
+    pub properties: Vec<(String, String)>,
+    /// A second client listener on every node besides `PLAINTEXT` (which the brokers keep
+    /// talking among themselves on): its name and security protocol, such as
+    /// `("OAUTH", "SASL_PLAINTEXT")`, on a port of its own ([`KafkaCluster::listener_addr`]).
+    pub listener: Option<(String, String)>,
+    /// JVM system properties (`-Dkey=value`) for every node, such as
+    /// `org.apache.kafka.sasl.oauthbearer.allowed.urls`.
+    pub system_properties: Vec<(String, String)>,
+}
+
 /// A KRaft cluster of Apache Kafka on 127.0.0.1; see the [module docs](self).
 #[derive(Debug)]
 pub struct KafkaCluster {
@@ -86,6 +101,10 @@ pub struct KafkaCluster {
     dir: PathBuf,
     cluster_id: String,
     extra: Vec<(String, String)>,
+    /// A second client listener on every node: name and security protocol.
+    listener: Option<(String, String)>,
+    /// `-Dkey=value` for every node's JVM.
+    system_properties: Vec<(String, String)>,
     nodes: Vec<Node>,
     /// What every node's output copier reports, tagged with the spawn it comes from.
     events: mpsc::Receiver<NodeEvent>,
@@ -98,6 +117,8 @@ pub struct KafkaCluster {
 struct Node {
     id: i32,
     broker_addr: String,
+    /// The second listener's address, with [`Options::listener`].
+    listener_addr: Option<String>,
     controller_port: u16,
     dir: PathBuf,
     process: Option<NodeProcess>,
@@ -234,6 +255,26 @@ impl KafkaCluster {
         nodes: u16,
         properties: &[(&str, &str)],
     ) -> io::Result<KafkaCluster> {
+        let options = Options {
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Options::default()
+        };
+        KafkaCluster::start_with_options(libs, nodes, options)
+    }
+
+    /// [`KafkaCluster::start`] with [`Options`]: broker properties, a second listener, JVM
+    /// system properties.
+    ///
+    /// # Errors
+    /// As [`KafkaCluster::start`].
+    pub fn start_with_options(
+        libs: &Path,
+        nodes: u16,
+        options: Options,
+    ) -> io::Result<KafkaCluster> {
         if !libs
             .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
             .exists()
@@ -260,10 +301,9 @@ impl KafkaCluster {
             libs: libs.to_owned(),
             dir,
             cluster_id: random_uuid(),
-            extra: properties
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            extra: options.properties,
+            listener: options.listener,
+            system_properties: options.system_properties,
             nodes: Vec::new(),
             events,
             events_tx,
@@ -295,9 +335,10 @@ impl KafkaCluster {
             1 => self.dir.clone(),
             n => self.dir.join(format!("attempt-{n}")),
         };
-        // Two ports per node, bound together so they differ, released just before the nodes
-        // bind them.
-        let listeners = (0..2 * usize::from(count))
+        // Two ports per node (three with a second listener), bound together so they differ,
+        // released just before the nodes bind them.
+        let per_node = if self.listener.is_some() { 3 } else { 2 };
+        let listeners = (0..per_node * usize::from(count))
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -311,8 +352,10 @@ impl KafkaCluster {
                 let id = i32::try_from(i + 1).unwrap_or(i32::MAX);
                 Node {
                     id,
-                    broker_addr: format!("127.0.0.1:{}", ports[2 * i]),
-                    controller_port: ports[2 * i + 1],
+                    broker_addr: format!("127.0.0.1:{}", ports[per_node * i]),
+                    controller_port: ports[per_node * i + 1],
+                    listener_addr: (per_node == 3)
+                        .then(|| format!("127.0.0.1:{}", ports[per_node * i + 2])),
                     dir: attempt_dir.join(format!("node-{id}")),
                     process: None,
                 }
@@ -397,6 +440,16 @@ impl KafkaCluster {
         let count = self.nodes.len().min(3);
         let min_isr = count.min(2);
         let data = node.dir.join("data");
+        let (mut listeners, mut advertised, mut protocols) = (
+            format!("PLAINTEXT://{}", node.broker_addr),
+            format!("PLAINTEXT://{}", node.broker_addr),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        );
+        if let (Some((name, protocol)), Some(addr)) = (&self.listener, &node.listener_addr) {
+            listeners.push_str(&format!(",{name}://{addr}"));
+            advertised.push_str(&format!(",{name}://{addr}"));
+            protocols.push_str(&format!(",{name}:{protocol}"));
+        }
         let mut props = vec![
             ("process.roles".to_owned(), "broker,controller".to_owned()),
             ("node.id".to_owned(), node.id.to_string()),
@@ -404,14 +457,11 @@ impl KafkaCluster {
             (
                 "listeners".to_owned(),
                 format!(
-                    "PLAINTEXT://{},CONTROLLER://127.0.0.1:{}",
-                    node.broker_addr, node.controller_port
+                    "{listeners},CONTROLLER://127.0.0.1:{}",
+                    node.controller_port
                 ),
             ),
-            (
-                "advertised.listeners".to_owned(),
-                format!("PLAINTEXT://{}", node.broker_addr),
-            ),
+            ("advertised.listeners".to_owned(), advertised),
             (
                 "controller.listener.names".to_owned(),
                 "CONTROLLER".to_owned(),
@@ -420,10 +470,7 @@ impl KafkaCluster {
                 "inter.broker.listener.name".to_owned(),
                 "PLAINTEXT".to_owned(),
             ),
-            (
-                "listener.security.protocol.map".to_owned(),
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
-            ),
+            ("listener.security.protocol.map".to_owned(), protocols),
             ("log.dirs".to_owned(), data.display().to_string()),
             // Tests create their topics, with the placement they need.
             ("auto.create.topics.enable".to_owned(), "false".to_owned()),
@@ -488,11 +535,23 @@ impl KafkaCluster {
             .collect::<String>()
     }
 
-    fn spawn(&mut self, index: usize) -> io::Result<()> {
-        let node = &self.nodes[index];
-        let mut args = self.jvm_args("384m");
+    /// A node's `java` arguments: JVM options (with the system properties), then the class
+    /// and its `server.properties`.
+    fn node_args(&self, node: &Node) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .system_properties
+            .iter()
+            .map(|(k, v)| format!("-D{k}={v}"))
+            .collect();
+        args.extend(self.jvm_args("384m"));
         args.push("kafka.Kafka".to_owned());
         args.push(node.dir.join("server.properties").display().to_string());
+        args
+    }
+
+    fn spawn(&mut self, index: usize) -> io::Result<()> {
+        let node = &self.nodes[index];
+        let args = self.node_args(node);
         self.spawns += 1;
         let process = NodeProcess::spawn(
             &self.java,
@@ -626,6 +685,14 @@ impl KafkaCluster {
             .iter()
             .find(|n| n.id == id)
             .map(|n| n.broker_addr.as_str())
+    }
+
+    /// Node `id`'s address on the second listener ([`Options::listener`]), `127.0.0.1:PORT`.
+    pub fn listener_addr(&self, id: i32) -> Option<&str> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.listener_addr.as_deref())
     }
 
     /// The node ids, 1 to the number of nodes.
@@ -951,3 +1018,93 @@ rootLogger.appenderRef.out.ref = out
 logger.request.name = kafka.request.logger
 logger.request.level = warn
 ";
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+
+    use super::{KafkaCluster, Node};
+
+    /// A cluster of one node that was never started, with a second listener `OAUTH`.
+    fn unstarted(listener: bool) -> KafkaCluster {
+        let (events_tx, events) = mpsc::channel();
+        KafkaCluster {
+            java: PathBuf::from("java"),
+            libs: PathBuf::from("/libs"),
+            // Empty: dropping it removes nothing.
+            dir: PathBuf::new(),
+            cluster_id: "id".to_owned(),
+            extra: vec![("num.io.threads".to_owned(), "1".to_owned())],
+            listener: listener.then(|| ("OAUTH".to_owned(), "SASL_PLAINTEXT".to_owned())),
+            system_properties: vec![("a.b".to_owned(), "http://x/jwks".to_owned())],
+            nodes: vec![Node {
+                id: 1,
+                broker_addr: "127.0.0.1:1001".to_owned(),
+                listener_addr: listener.then(|| "127.0.0.1:1003".to_owned()),
+                controller_port: 1002,
+                dir: PathBuf::from("/n1"),
+                process: None,
+            }],
+            events,
+            events_tx,
+            spawns: 0,
+        }
+    }
+
+    fn property<'a>(props: &'a str, key: &str) -> Vec<&'a str> {
+        props
+            .lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .collect()
+    }
+
+    #[test]
+    fn a_second_listener_is_listened_on_advertised_and_mapped() {
+        let cluster = unstarted(true);
+        let props = cluster.server_properties(&cluster.nodes[0], "1@127.0.0.1:1002");
+        assert_eq!(
+            property(&props, "listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003,CONTROLLER://127.0.0.1:1002"]
+        );
+        assert_eq!(
+            property(&props, "advertised.listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003"]
+        );
+        assert_eq!(
+            property(&props, "listener.security.protocol.map"),
+            ["PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT"]
+        );
+        assert_eq!(
+            property(&props, "inter.broker.listener.name"),
+            ["PLAINTEXT"]
+        );
+        assert_eq!(
+            property(&props, "num.io.threads"),
+            ["1"],
+            "extra overrides, once"
+        );
+        assert_eq!(cluster.listener_addr(1), Some("127.0.0.1:1003"));
+
+        let plain = unstarted(false);
+        let props = plain.server_properties(&plain.nodes[0], "1@127.0.0.1:1002");
+        assert_eq!(
+            property(&props, "listeners"),
+            ["PLAINTEXT://127.0.0.1:1001,CONTROLLER://127.0.0.1:1002"]
+        );
+        assert_eq!(plain.listener_addr(1), None);
+    }
+
+    #[test]
+    fn system_properties_come_before_the_class() {
+        let cluster = unstarted(false);
+        let args = cluster.node_args(&cluster.nodes[0]);
+        let at = |s: &str| args.iter().position(|a| a == s).unwrap();
+        assert!(at("-Da.b=http://x/jwks") < at("kafka.Kafka"));
+        assert!(at("-Da.b=http://x/jwks") < at("-cp"));
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("/n1/server.properties")
+        );
+    }
+}
