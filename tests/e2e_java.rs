@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ListOffsetsRequest;
@@ -66,6 +66,26 @@ fn cluster() -> MutexGuard<'static, KafkaCluster> {
     }
 }
 
+/// Held by every test for its whole run: shared by the tests that only use the cluster, taken
+/// alone by one that restarts the fronted broker.
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
+
+/// A test's hold on [`EXCLUSIVE`].
+enum Hold {
+    Shared(#[expect(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
+    Alone(#[expect(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
+}
+
+impl Hold {
+    fn shared() -> Hold {
+        Hold::Shared(EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn alone() -> Hold {
+        Hold::Alone(EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// `java` (from `JAVA_HOME` when set, as the cluster does) and `keytool` beside it.
 fn jdk_tool(name: &str) -> PathBuf {
     std::env::var_os("JAVA_HOME")
@@ -96,10 +116,15 @@ struct Stack {
     libs: PathBuf,
     dir: TempDir,
     gateway: GatewayProcess,
+    _hold: Hold,
 }
 
 impl Stack {
     fn start(name: &str) -> Stack {
+        Stack::start_holding(name, Hold::shared())
+    }
+
+    fn start_holding(name: &str, hold: Hold) -> Stack {
         let broker = cluster().broker_addr(FRONTED).unwrap().to_owned();
         let libs = kafka_libs().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -175,6 +200,7 @@ impl Stack {
             libs,
             dir,
             gateway,
+            _hold: hold,
         }
     }
 
@@ -511,5 +537,101 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The broker behind the gateway restarts while the guide's producer runs: it reconnects
+/// through the gateway, logs in again and carries on; every record is acknowledged and in the
+/// cluster exactly once (the Java producer is idempotent by default). The other tests wait
+/// meanwhile, and broker 1 is made the leader of everything again before they go on.
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, Java 17+); run e2e/run"]
+fn the_guides_producer_carries_on_when_the_broker_behind_the_gateway_restarts() {
+    let stack = Stack::start_holding("restart", Hold::alone());
+    let topic = "e2e-java-restart";
+    create_topic(topic);
+    let config = stack.client_properties(
+        "restart.properties",
+        "java-writer",
+        CLUSTER,
+        "pool-writers",
+        &[],
+    );
+    let out_path = stack.dir.0.join("restart.out");
+    let err_path = stack.dir.0.join("restart.err");
+    let mut cmd = stack.perf_test_command(&config, topic, 600, 20);
+    cmd.stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut producer = Proc(cmd.spawn().unwrap());
+    let logins = "poolgate_logins_total{outcome=\"success\",reason=\"ok\"}";
+    // Until records flow (20 a second, for 30 s).
+    let started = Instant::now();
+    while stack.latest_offset(topic) < 40 {
+        assert!(
+            producer.0.try_wait().unwrap().is_none(),
+            "the producer ended early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no records flow"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logins_before = stack.metric(logins);
+    {
+        let mut cluster = cluster();
+        cluster.stop_node(FRONTED).unwrap();
+        cluster.start_node(FRONTED).unwrap();
+        make_fronted_lead(&cluster, &[topic, "__consumer_offsets"]);
+    }
+    let status = producer.0.wait().unwrap();
+    let out = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(records_sent(&out), Some(600), "{}", text(&out));
+    assert_eq!(stack.latest_offset(topic), 600, "every record once");
+    assert!(
+        stack.metric(logins) > logins_before,
+        "the client logged in again:\n{}",
+        stack.metrics()
+    );
+}
+
+/// Runs preferred-leader elections until broker [`FRONTED`] leads every partition of `topics`
+/// again (it must first catch up with the others after a restart).
+fn make_fronted_lead(cluster: &KafkaCluster, topics: &[&str]) {
+    use kafka_protocol::messages::ElectLeadersRequest;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = cluster.broker_addr(FRONTED).unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let led = topics.iter().all(|t| {
+            cluster
+                .leaders(FRONTED, t)
+                .is_ok_and(|l| l.iter().all(|&id| id == FRONTED))
+        });
+        if led {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "broker {FRONTED} does not lead {topics:?} again"
+        );
+        rt.block_on(async {
+            let mut c = KafkaClient::connect(&addr).await.unwrap();
+            let mut req = ElectLeadersRequest::default();
+            req.election_type = 0; // preferred
+            req.topic_partitions = None; // all
+            req.timeout_ms = 10_000;
+            // Refusals (a replica not yet in sync) are answered per partition: try again.
+            let _ = c.call(2, req).await;
+        });
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
