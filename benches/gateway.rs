@@ -6,8 +6,8 @@
 //! Targets: produce through the gateway at least 0.9x direct; p99 login latency under 2 ms on
 //! a warm cache.
 //!
-//! Run: `cargo bench --bench gateway` (needs tansu: `e2e/setup`; without it the bench prints a
-//! note and does nothing; `POOLGATE_BENCH_VERBOSE=1` also prints each interleaved produce
+//! Run: `cargo bench --bench gateway` (needs tansu: `e2e/setup tansu`; without it the bench
+//! prints a note and does nothing; `POOLGATE_BENCH_VERBOSE=1` also prints each interleaved produce
 //! pair). The machine is usually shared, so every figure is reported next to a baseline
 //! measured in the same run, and the ratios are what count. About a minute.
 //!
@@ -1174,7 +1174,7 @@ fn print_summary(sum: &Summary) {
 
 fn main() {
     let Some(tansu) = tansu() else {
-        println!("gateway bench: run e2e/setup first (installs tansu)");
+        println!("gateway bench: run `e2e/setup tansu` first (installs tansu)");
         return;
     };
     let mut c = Criterion::default().configure_from_args();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::TestIssuer;
 
-/// The folder `e2e/setup` installs tansu and the Python virtualenv into:
+/// The folder `e2e/setup` installs its parts into (tansu with `e2e/setup tansu`):
 /// `$POOLGATE_E2E_CACHE`, else `~/.cache/poolgate-e2e`; `None` when tansu is not there.
 pub fn e2e_cache() -> Option<PathBuf> {
     let dir = match std::env::var_os("POOLGATE_E2E_CACHE") {
