@@ -39,7 +39,7 @@
 //!    over all pairs and the median pair ratio are printed beside it.
 //!
 //! 4. fetch, interleaved like produce: after a produce on a fresh broker, one connection fetches
-//!    the partition from offset 0 (FetchRequest v12, up to 1 MiB, `WINDOW` in flight), the way
+//!    the partition from offset 0 (FetchRequest v11, up to 1 MiB, `WINDOW` in flight), the way
 //!    a Java consumer asks (session id 0, epoch 0: the gateway forwards it sessionless, epoch -1),
 //!    `direct` vs `gateway`.
 //! 5. with `POOLGATE_BENCH_BASELINE_GATEWAY=PATH` (a `poolgate` binary built from another commit),
@@ -893,7 +893,8 @@ async fn fetch_window(c: &mut KafkaClient, req: &FetchRequest) {
     }
 }
 
-const FETCH_VERSION: i16 = 12;
+/// v11: tansu 0.6 answers v12 with a tagged field that v12 does not define.
+const FETCH_VERSION: i16 = 11;
 
 /// Fetch through the gateway against fetch straight to the broker, interleaved, on a broker
 /// holding a few produced windows; and against the baseline gateway when there is one.
@@ -954,6 +955,8 @@ fn bench_fetch(rt: &tokio::runtime::Runtime, stack: &mut Stack, sum: &mut Summar
 
 /// Times of an interleaved run: `(a, b)` per pair.
 struct Interleaved {
+    /// `produce` or `fetch`.
+    what: &'static str,
     times: Vec<(Duration, Duration)>,
     cpu: Cpu,
 }
@@ -1015,7 +1018,8 @@ impl Interleaved {
         };
         let (clean, left_out) = self.without_pauses();
         println!(
-            "produce interleaved, {} pairs on a fresh broker: {} {:.1} MB/s, {} {:.1} MB/s; {1}/{3} = {:.3} over all pairs, {clean:.3} without the {left_out} pairs with a broker pause, median pair ratio {:.3}",
+            "{} interleaved, {} pairs on a fresh broker: {} {:.1} MB/s, {} {:.1} MB/s; {2}/{4} = {:.3} over all pairs, {clean:.3} without the {left_out} pairs with a broker pause, median pair ratio {:.3}",
+            self.what,
             self.times.len(),
             labels[1],
             mb / secs(|t| t.1),
@@ -1081,6 +1085,10 @@ fn interleave(
         times
     });
     Interleaved {
+        what: match work {
+            Work::Produce(_) => "produce",
+            Work::Fetch(_) => "fetch",
+        },
         times,
         cpu: stack.cpu().since(before),
     }

@@ -600,38 +600,7 @@ fn the_guides_producer_carries_on_when_the_broker_behind_the_gateway_restarts() 
     );
 }
 
-/// Runs preferred-leader elections until broker [`FRONTED`] leads every partition of `topics`
-/// again (it must first catch up with the others after a restart).
+/// Waits until broker [`FRONTED`] leads every partition of `topics` again.
 fn make_fronted_lead(cluster: &KafkaCluster, topics: &[&str]) {
-    use kafka_protocol::messages::ElectLeadersRequest;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = cluster.broker_addr(FRONTED).unwrap().to_owned();
-    let started = Instant::now();
-    loop {
-        let led = topics.iter().all(|t| {
-            cluster
-                .leaders(FRONTED, t)
-                .is_ok_and(|l| l.iter().all(|&id| id == FRONTED))
-        });
-        if led {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "broker {FRONTED} does not lead {topics:?} again"
-        );
-        rt.block_on(async {
-            let mut c = KafkaClient::connect(&addr).await.unwrap();
-            let mut req = ElectLeadersRequest::default();
-            req.election_type = 0; // preferred
-            req.topic_partitions = None; // all
-            req.timeout_ms = 10_000;
-            // Refusals (a replica not yet in sync) are answered per partition: try again.
-            let _ = c.call(2, req).await;
-        });
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    cluster.make_lead(FRONTED, topics).unwrap();
 }

@@ -39,8 +39,8 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, MetadataRequest, MetadataResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    BrokerId, CreateTopicsRequest, ElectLeadersRequest, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -869,6 +869,36 @@ impl KafkaCluster {
     pub fn leaders(&self, via: i32, topic: &str) -> io::Result<Vec<i32>> {
         let index = self.node_index(via)?;
         leaders(&self.nodes[index].broker_addr, topic)
+    }
+
+    /// Runs preferred-leader elections until broker `leader` leads every partition of `topics`
+    /// (after a restart it must first catch up with the other replicas), for at most
+    /// [`START_TIMEOUT`]. `leader` must be the preferred (first) replica of each partition.
+    ///
+    /// # Errors
+    /// When `leader` is no node of the cluster, or does not lead in time.
+    pub fn make_lead(&self, leader: i32, topics: &[&str]) -> io::Result<()> {
+        let index = self.node_index(leader)?;
+        let addr = &self.nodes[index].broker_addr;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let led = topics
+                .iter()
+                .all(|t| leaders(addr, t).is_ok_and(|l| l.iter().all(|&id| id == leader)));
+            if led {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(error(format!("broker {leader} does not lead {topics:?}")));
+            }
+            let mut req = ElectLeadersRequest::default();
+            req.election_type = 0; // preferred
+            req.topic_partitions = None; // all
+            req.timeout_ms = 10_000;
+            // Refusals (a replica not yet in sync) are answered per partition: ask again.
+            let _ = call(addr, 2, &req);
+            std::thread::sleep(POLL_INTERVAL);
+        }
     }
 
     fn any_broker(&self) -> io::Result<&str> {
