@@ -141,6 +141,7 @@ pub(crate) struct RawGateway {
     pub(crate) pass_through: Vec<Spanned<String>>,
     pub(crate) login_timeout: Option<Spanned<String>>,
     pub(crate) idle_timeout: Option<Spanned<String>>,
+    pub(crate) max_session_lifetime: Option<Spanned<String>>,
     pub(crate) max_frame_bytes: Option<Spanned<i64>>,
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) max_connections_per_peer: Option<Spanned<i64>>,
@@ -491,6 +492,12 @@ pub struct GatewayConfig {
     /// How long an authenticated connection may stay without requests or responses in flight
     /// before it is closed (Kafka's `connections.max.idle.ms`, 10 minutes).
     pub idle_timeout: Duration,
+    /// The longest session a login gets (Kafka's `connections.max.reauth.ms`): the session
+    /// lifetime reported to the client (KIP-368) is the smaller of the token's remaining
+    /// lifetime and this, so that revoked access and configuration changes reach long-lived
+    /// connections at their next re-authentication. `None` (the default, as in Kafka): the
+    /// token's lifetime alone.
+    pub max_session_lifetime: Option<Duration>,
     /// The largest request frame accepted from an authenticated session; before login, frames
     /// are capped much lower.
     pub max_frame_bytes: usize,
@@ -523,6 +530,7 @@ impl Default for GatewayConfig {
             pass_through: Vec::new(),
             login_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(600),
+            max_session_lifetime: None,
             max_frame_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
             max_connections_per_peer: 2_000,
@@ -574,6 +582,9 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
     };
     duration(&raw.login_timeout, "login_timeout", &mut g.login_timeout);
     duration(&raw.idle_timeout, "idle_timeout", &mut g.idle_timeout);
+    let mut cap = Duration::MAX;
+    duration(&raw.max_session_lifetime, "max_session_lifetime", &mut cap);
+    g.max_session_lifetime = (cap != Duration::MAX).then_some(cap);
     duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
     duration(
         &raw.max_failure_delay,

@@ -1127,6 +1127,21 @@ async fn bad_configuration_and_arguments_exit_with_code_2() {
         "{err}"
     );
 
+    // A session cap of zero.
+    let config = h.config("zero-cap.toml", |t| {
+        edit(
+            &t,
+            "login_timeout = \"3s\"",
+            "login_timeout = \"3s\"\nmax_session_lifetime = \"0s\"",
+        )
+    });
+    let (code, err) = exit(&config, &[]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("zero-cap.toml:") && err.contains("max_session_lifetime"),
+        "{err}"
+    );
+
     // The APIs the gateway answers itself cannot be passed through.
     let config = h.config("self-api.toml", |t| {
         edit(

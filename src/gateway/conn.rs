@@ -61,6 +61,8 @@ pub struct Shared {
     pub max_frame: usize,
     /// How long an authenticated connection may be idle.
     pub idle_timeout: Duration,
+    /// The longest session a login gets, whatever its token's lifetime.
+    pub max_session_lifetime: Option<Duration>,
 }
 
 /// How a connection ended, for the log.
@@ -664,12 +666,14 @@ async fn forward_as<W: AsyncWrite + Unpin>(
 }
 
 /// The session's remaining lifetime, reported as `session_lifetime_ms` and enforced: the time
-/// left on the token, but at least a second. A token accepted within the clock skew after its
-/// expiry (or with under a second left, as `exp` has whole seconds) would otherwise report 0,
-/// which KIP-368 clients read as "never re-authenticate".
+/// left on the token, capped by `max_session_lifetime`, but at least a second. A token accepted
+/// within the clock skew after its expiry (or with under a second left, as `exp` has whole
+/// seconds) would otherwise report 0, which KIP-368 clients read as "never re-authenticate".
 fn session_lifetime(shared: &Shared, session: &Session) -> Duration {
-    session
-        .lifetime_at(shared.gate.validator().clock().now())
+    let left = session.lifetime_at(shared.gate.validator().clock().now());
+    shared
+        .max_session_lifetime
+        .map_or(left, |cap| left.min(cap))
         .max(MIN_SESSION_LIFETIME)
 }
 

@@ -165,6 +165,7 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             ),
             max_frame: g.max_frame_bytes,
             idle_timeout: g.idle_timeout,
+            max_session_lifetime: g.max_session_lifetime,
         });
         if upstream_versions.is_err() {
             tokio::spawn(refresh_versions(Arc::clone(&shared), pass));

@@ -919,3 +919,63 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
         "exactly the fetch and the outer produce were forwarded"
     );
 }
+
+/// `max_session_lifetime` caps the session a login gets (Kafka's `connections.max.reauth.ms`),
+/// and a session that does not re-authenticate ends at the cap, while a token shorter than the
+/// cap keeps its own lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_lifetime_is_capped_and_enforced() {
+    let h = Harness::start("session-cap").await;
+    let broker = FakeBroker::start().await;
+    let config = h.config("gateway.toml", |t| {
+        super::edit(
+            &t,
+            "login_timeout = \"3s\"",
+            "login_timeout = \"3s\"\nmax_session_lifetime = \"4s\"",
+        )
+    });
+    let gw = h.gateway_to(&config, &broker.addr, &[]).await;
+    let mut client = gw.connect().await;
+    // A ten-minute token.
+    let resp = super::login_ok(&mut client, &h.writer_token()).await;
+    assert_eq!(resp.session_lifetime_ms, 4_000, "{resp:?}");
+    // The session works until then.
+    let ops = [(Op::Produce, 1)];
+    let frame = request_frame(ApiKey::Produce, 7, 1, |out| Op::Produce.body(out));
+    client.write_raw(&frame).await.unwrap();
+    let answer = next_frame(&mut client)
+        .await
+        .expect("an answer before the cap");
+    let e = Expect {
+        op: ops[0].0,
+        correlation_id: 1,
+        upstream_index: Some(0),
+    };
+    check_answer(answer, &e, &gw.addr).unwrap();
+    // Then it ends, for that reason.
+    assert_eq!(super::closed(&mut client).await, 0);
+    let log = gw.process.stderr.clone();
+    within("the session_expired audit event", async {
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("session_expired")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // A two-second token keeps its own, shorter lifetime.
+    let short = h
+        .issuer
+        .mint()
+        .lifetime(std::time::Duration::from_secs(2))
+        .claim("groups", serde_json::json!(["kafka-writers"]))
+        .sign();
+    let mut client = gw.connect().await;
+    let resp = super::login_ok(&mut client, &short).await;
+    assert!(
+        (1_000..=2_000).contains(&resp.session_lifetime_ms),
+        "{resp:?}"
+    );
+}
