@@ -1127,6 +1127,38 @@ async fn bad_configuration_and_arguments_exit_with_code_2() {
         "{err}"
     );
 
+    // A failure delay that would outlast the login timeout.
+    let config = h.config("slow-failures.toml", |t| {
+        edit(
+            &t,
+            "max_failure_delay = \"500ms\"",
+            "max_failure_delay = \"3s\"",
+        )
+    });
+    let (code, err) = exit(&config, &[]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("slow-failures.toml:")
+            && err.contains("max_failure_delay")
+            && err.contains("login_timeout"),
+        "{err}"
+    );
+
+    // A checked API cannot be passed through unchecked.
+    let config = h.config("checked-api.toml", |t| {
+        edit(
+            &t,
+            "pass_through = [\"DescribeProducers\"]",
+            "pass_through = [\"Produce\"]",
+        )
+    });
+    let (code, err) = exit(&config, &[]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("checked-api.toml:") && err.contains("`Produce` is checked by the gateway"),
+        "{err}"
+    );
+
     // A session cap of zero.
     let config = h.config("zero-cap.toml", |t| {
         edit(
@@ -1322,9 +1354,13 @@ async fn a_successful_login_never_reports_a_zero_session_lifetime() {
     )
     .await
     .unwrap();
-    // Either refused (challenge), or accepted with a lifetime the client can re-authenticate
-    // within; KIP-368 reads 0 as "no re-authentication needed".
-    if resp.error_code == 0 && resp.auth_bytes.is_empty() {
-        assert!(resp.session_lifetime_ms > 0, "{resp:?}");
-    }
+    // Accepted within the skew, with the one-second floor: KIP-368 reads 0 as "no
+    // re-authentication needed".
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    assert!(
+        resp.auth_bytes.is_empty(),
+        "refused: {}",
+        String::from_utf8_lossy(&resp.auth_bytes)
+    );
+    assert_eq!(resp.session_lifetime_ms, 1_000, "{resp:?}");
 }

@@ -979,3 +979,49 @@ async fn the_session_lifetime_is_capped_and_enforced() {
         "{resp:?}"
     );
 }
+
+/// Re-authentication on a session must carry the same identity: another identity gets the
+/// error challenge, then SASL_AUTHENTICATION_FAILED, and the connection is closed; the same
+/// identity re-authenticates and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthentication_must_keep_the_identity() {
+    let (h, broker, gw) = start("reauth-identity").await;
+    broker.behave(Behaviour::default());
+    let token = |sub: &str| {
+        h.issuer
+            .mint()
+            .lifetime(std::time::Duration::from_secs(600))
+            .claim("sub", serde_json::json!(sub))
+            .claim("groups", serde_json::json!(["kafka-writers"]))
+            .sign()
+    };
+    let mut client = gw.connect().await;
+    super::login_ok(&mut client, &token("alice")).await;
+    // The same identity, with a new token: accepted.
+    super::login_ok(&mut client, &token("alice")).await;
+    let frame = request_frame(ApiKey::Produce, 7, 11, |out| Op::Produce.body(out));
+    client.write_raw(&frame).await.unwrap();
+    let e = Expect {
+        op: Op::Produce,
+        correlation_id: 11,
+        upstream_index: Some(0),
+    };
+    check_answer(next_frame(&mut client).await.unwrap(), &e, &gw.addr).unwrap();
+    // Another identity on the same connection: refused, and the connection ends.
+    super::assert_refused(
+        &mut client,
+        &super::client_first(&token("mallory"), super::CLUSTER),
+    )
+    .await;
+    gw.metrics_when("the refused re-authentication counted", |m| {
+        super::sample(
+            m,
+            "poolgate_logins_total{outcome=\"reauth_failure\",reason=\"principal_changed\"}",
+        ) == Some(1.0)
+            && super::sample(
+                m,
+                "poolgate_logins_total{outcome=\"reauth_success\",reason=\"ok\"}",
+            ) == Some(1.0)
+    })
+    .await;
+}
