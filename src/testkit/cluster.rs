@@ -1030,9 +1030,18 @@ fn call<R: Request>(addr: &str, version: i16, request: &R) -> io::Result<R::Resp
 }
 
 /// A random cluster id: 16 bytes in unpadded URL-safe base64, as Kafka writes them.
+/// A random cluster id, as Kafka's `Uuid.randomUuid()` makes them: base64url, and never
+/// starting with `-`, which `kafka-storage format --cluster-id` would take for an option (one
+/// id in 64 would otherwise fail the cluster's start).
 fn random_uuid() -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+    loop {
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Kafka's log4j2 configuration for the tests: everything at INFO to standard output (copied
@@ -1054,7 +1063,16 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::mpsc;
 
-    use super::{KafkaCluster, Node};
+    use super::{KafkaCluster, Node, random_uuid};
+
+    #[test]
+    fn cluster_ids_never_start_with_a_dash() {
+        for _ in 0..10_000 {
+            let id = random_uuid();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(!id.starts_with('-'), "{id}");
+        }
+    }
 
     /// A cluster of one node that was never started, with a second listener `OAUTH`.
     fn unstarted(listener: bool) -> KafkaCluster {
