@@ -55,20 +55,9 @@ fn cluster() -> MutexGuard<'static, KafkaCluster> {
     let shared = SHARED.get_or_init(|| {
         let libs = kafka_libs().ok_or("no Apache Kafka: run e2e/setup first (or e2e/run)")?;
         let started = Instant::now();
-        // One partition of group offsets, so that one broker coordinates every group.
-        let cluster = KafkaCluster::start_with(&libs, 3, &[("offsets.topic.num.partitions", "1")])
-            .map_err(|e| e.to_string())?;
-        // Created before any group asks for it, with its leader the fronted broker.
-        let assignment = cluster.led_by(FRONTED, 1, 3);
-        cluster
-            .create_topic(
-                "__consumer_offsets",
-                1,
-                3,
-                Some(&assignment),
-                &[("cleanup.policy", "compact"), ("min.insync.replicas", "2")],
-            )
-            .map_err(|e| e.to_string())?;
+        // One partition of group offsets, led by the fronted broker: it coordinates every group.
+        let cluster =
+            KafkaCluster::start_with_coordinator(&libs, 3, FRONTED).map_err(|e| e.to_string())?;
         eprintln!(
             "e2e: three-broker cluster up in {:.1} s",
             started.elapsed().as_secs_f64()

@@ -50,22 +50,12 @@ fn bed() -> &'static Bed {
     static BED: OnceLock<Bed> = OnceLock::new();
     BED.get_or_init(|| {
         let libs = kafka_libs().expect("no Apache Kafka: run e2e/setup first (or e2e/run)");
-        let cluster =
-            KafkaCluster::start_with(&libs, 3, &[("offsets.topic.num.partitions", "1")]).unwrap();
         // The gateway fronts the node with the highest id, the last broker in Kafka's Metadata:
         // kafkajs sends to no broker but that one (see `kafkajs_loses_records_...` below). So
-        // the group coordinator is made that node: `__consumer_offsets` is created led by it
-        // before any group asks for it.
-        let fronted = cluster.node_ids().into_iter().max().unwrap();
-        cluster
-            .create_topic(
-                "__consumer_offsets",
-                1,
-                3,
-                Some(&cluster.led_by(fronted, 1, 3)),
-                &[("cleanup.policy", "compact")],
-            )
-            .unwrap();
+        // the group coordinator is made that node.
+        let fronted = 3;
+        let cluster = KafkaCluster::start_with_coordinator(&libs, 3, fronted).unwrap();
+        assert_eq!(cluster.node_ids().into_iter().max(), Some(fronted));
         assert_eq!(
             group_coordinator(cluster.broker_addr(1).unwrap()),
             fronted,

@@ -46,18 +46,8 @@ fn cluster() -> MutexGuard<'static, KafkaCluster> {
     let shared = SHARED.get_or_init(|| {
         let libs = kafka_libs().ok_or("no Apache Kafka: run e2e/setup first (or e2e/run)")?;
         // One partition of group offsets, led by the fronted broker: it coordinates every group.
-        let cluster = KafkaCluster::start_with(&libs, 3, &[("offsets.topic.num.partitions", "1")])
-            .map_err(|e| e.to_string())?;
-        let assignment = cluster.led_by(FRONTED, 1, 3);
-        cluster
-            .create_topic(
-                "__consumer_offsets",
-                1,
-                3,
-                Some(&assignment),
-                &[("cleanup.policy", "compact"), ("min.insync.replicas", "2")],
-            )
-            .map_err(|e| e.to_string())?;
+        let cluster =
+            KafkaCluster::start_with_coordinator(&libs, 3, FRONTED).map_err(|e| e.to_string())?;
         Ok(Mutex::new(cluster))
     });
     match shared {

@@ -871,6 +871,35 @@ impl KafkaCluster {
         leaders(&self.nodes[index].broker_addr, topic)
     }
 
+    /// Starts a cluster of `nodes` whose group coordinator is always node `coordinator`: group
+    /// offsets get one partition (`offsets.topic.num.partitions=1`), and `__consumer_offsets`
+    /// is created before any group asks for it, on every node and led by `coordinator`. For a
+    /// gateway that fronts one broker of the cluster.
+    ///
+    /// # Errors
+    /// As [`KafkaCluster::start_with`] and [`KafkaCluster::create_topic`].
+    pub fn start_with_coordinator(
+        libs: &Path,
+        nodes: u16,
+        coordinator: i32,
+    ) -> io::Result<KafkaCluster> {
+        let cluster =
+            KafkaCluster::start_with(libs, nodes, &[("offsets.topic.num.partitions", "1")])?;
+        let replicas = i16::try_from(nodes).map_err(|_| error(format!("{nodes} nodes")))?;
+        let min_insync = replicas.min(2).to_string();
+        cluster.create_topic(
+            "__consumer_offsets",
+            1,
+            replicas,
+            Some(&cluster.led_by(coordinator, 1, usize::from(nodes))),
+            &[
+                ("cleanup.policy", "compact"),
+                ("min.insync.replicas", &min_insync),
+            ],
+        )?;
+        Ok(cluster)
+    }
+
     /// Runs preferred-leader elections until broker `leader` leads every partition of `topics`
     /// (after a restart it must first catch up with the other replicas), for at most
     /// [`START_TIMEOUT`]. `leader` must be the preferred (first) replica of each partition.
