@@ -331,7 +331,8 @@ async fn fetch_versions(upstream: &str) -> Result<ApiVersionsResponse, String> {
         let len = i32::try_from(out.len() - 4).map_err(|e| e.to_string())?;
         out[..4].copy_from_slice(&len.to_be_bytes());
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let payload = wire::read_frame(&mut stream, 1 << 20)
+        let payload = wire::Frames::default()
+            .next(&mut stream, 1 << 20)
             .await
             .map_err(|e| e.to_string())?;
         let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload.slice(4..))

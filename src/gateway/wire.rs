@@ -40,36 +40,6 @@ pub enum WireError {
     Upstream(String),
 }
 
-/// Reads one frame, refusing lengths over `cap` before allocating. The frame comes back whole,
-/// length prefix included, so that it can be forwarded with one write; its payload is
-/// `frame.slice(4..)`.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Result<Bytes, WireError> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(WireError::Closed),
-        Err(e) => return Err(e.into()),
-    }
-    let len = i32::from_be_bytes(len);
-    let size = usize::try_from(len).ok().filter(|&n| n <= cap);
-    let Some(size) = size else {
-        return Err(WireError::Oversized {
-            len: i64::from(len),
-            cap,
-        });
-    };
-    // Read into spare capacity: no zero-filling, and never past this frame.
-    let mut buf = BytesMut::with_capacity(size + 4);
-    buf.put_i32(len);
-    let mut rest = (&mut *r).take(size as u64);
-    while buf.len() < size + 4 {
-        if rest.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-        }
-    }
-    Ok(buf.freeze())
-}
-
 /// Bytes read ahead for a frame whose length is not known yet.
 const READ_AHEAD: usize = 8 * 1024;
 /// A buffer left empty with more capacity than this is released (idle connections stay small).
@@ -157,7 +127,7 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parses a frame as [`read_frame`] returns it (length prefix included), without copying.
+    /// Parses a frame as [`Frames::next`] returns it (length prefix included), without copying.
     /// Never panics on short or hostile input.
     pub fn from_wire(wire: Bytes) -> Result<Request, WireError> {
         let frame = wire.slice(4.min(wire.len())..);
@@ -488,32 +458,33 @@ mod tests {
     #[tokio::test]
     async fn frames_over_the_cap_are_refused_before_allocation() {
         let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3];
-        let err = read_frame(&mut input, 1024).await.unwrap_err();
+        let err = Frames::default().next(&mut input, 1024).await.unwrap_err();
         let mut two: &[u8] = &[0, 0, 0, 2, 7, 8, 0, 0, 0, 1, 9];
-        let first = read_frame(&mut two, 1024).await.unwrap();
+        let mut frames = Frames::default();
+        let first = frames.next(&mut two, 1024).await.unwrap();
         assert_eq!(
             &first[..],
             &[0, 0, 0, 2, 7, 8],
             "one frame, prefix included, no more"
         );
-        assert_eq!(&read_frame(&mut two, 1024).await.unwrap()[4..], &[9]);
+        assert_eq!(&frames.next(&mut two, 1024).await.unwrap()[4..], &[9]);
         assert!(
             matches!(err, WireError::Oversized { cap: 1024, .. }),
             "{err}"
         );
         let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xfe];
         assert!(matches!(
-            read_frame(&mut negative, 1024).await,
+            Frames::default().next(&mut negative, 1024).await,
             Err(WireError::Oversized { .. })
         ));
         let mut empty: &[u8] = &[];
         assert!(matches!(
-            read_frame(&mut empty, 1024).await,
+            Frames::default().next(&mut empty, 1024).await,
             Err(WireError::Closed)
         ));
         let mut short: &[u8] = &[0, 0, 0, 9, 1];
         assert!(matches!(
-            read_frame(&mut short, 1024).await,
+            Frames::default().next(&mut short, 1024).await,
             Err(WireError::Io(_))
         ));
     }
