@@ -148,6 +148,11 @@ pub(crate) struct RawGateway {
     pub(crate) failure_delay: Option<Spanned<String>>,
     pub(crate) max_failure_delay: Option<Spanned<String>>,
     pub(crate) metrics_listen: Option<Spanned<String>>,
+    pub(crate) routing: Option<Spanned<String>>,
+    pub(crate) node_ids: Option<Spanned<String>>,
+    pub(crate) node_port_base: Option<Spanned<i64>>,
+    pub(crate) sni_node_pattern: Option<Spanned<String>>,
+    pub(crate) metadata_refresh_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,6 +517,33 @@ pub struct GatewayConfig {
     pub max_failure_delay: Duration,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How a client names the broker it wants (default [`Routing::Ports`]).
+    pub routing: Routing,
+    /// The broker node ids the gateway can route to, as inclusive ranges (default `0-15`). A
+    /// broker whose id is outside them is left out of every response, logged and counted: it is
+    /// never given an address clients could not reach, nor the broker's own.
+    pub node_ids: Vec<(i32, i32)>,
+    /// In [`Routing::Ports`], node `n` is served at port `node_port_base + n` (default: the listen
+    /// port + 1), the same on every gateway instance with this configuration.
+    pub node_port_base: Option<u16>,
+    /// In [`Routing::Sni`], the TLS server name of node `n`: this pattern with `{node_id}`
+    /// replaced, such as `b{node_id}.kafka.example.com` (served by a wildcard certificate).
+    pub sni_node_pattern: Option<String>,
+    /// How often the gateway asks the cluster for its brokers and their API versions, besides
+    /// learning them from every Metadata and DescribeCluster response it forwards (default 5
+    /// minutes, Kafka's `metadata.max.age.ms`).
+    pub metadata_refresh_interval: Duration,
+}
+
+/// How a client connection names its broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// A port per broker: the listen port bootstraps, node `n` has port `node_port_base + n`.
+    #[default]
+    Ports,
+    /// One TLS port: the server name (SNI) names the broker, from `sni_node_pattern`; the
+    /// advertised host bootstraps; any other name is refused.
+    Sni,
 }
 
 /// One `[gateway] pass_through` entry, with its line for error messages.
@@ -537,6 +569,11 @@ impl Default for GatewayConfig {
             failure_delay: Duration::from_millis(100),
             max_failure_delay: Duration::from_secs(5),
             metrics_listen: None,
+            routing: Routing::Ports,
+            node_ids: vec![(0, 15)],
+            node_port_base: None,
+            sni_node_pattern: None,
+            metadata_refresh_interval: Duration::from_secs(300),
         }
     }
 }
@@ -586,6 +623,11 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
     duration(&raw.max_session_lifetime, "max_session_lifetime", &mut cap);
     g.max_session_lifetime = (cap != Duration::MAX).then_some(cap);
     duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
+    duration(
+        &raw.metadata_refresh_interval,
+        "metadata_refresh_interval",
+        &mut g.metadata_refresh_interval,
+    );
     duration(
         &raw.max_failure_delay,
         "max_failure_delay",
@@ -657,7 +699,129 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
             ),
         }
     }
+    check_routing(d, raw, &mut g);
     g
+}
+
+/// The `[gateway]` routing fields: `routing`, `node_ids`, `node_port_base`, `sni_node_pattern`.
+fn check_routing(d: &mut Diagnostics<'_>, raw: &RawGateway, g: &mut GatewayConfig) {
+    if let Some(r) = &raw.routing {
+        match r.get_ref().as_str() {
+            "ports" => g.routing = Routing::Ports,
+            "sni" => g.routing = Routing::Sni,
+            other => d.error(
+                Some(&r.span()),
+                "[gateway], field `routing`",
+                format!("`{}` is not `ports` or `sni`", crate::error::clip(other)),
+            ),
+        }
+    }
+    if let Some(ids) = &raw.node_ids {
+        match parse_node_ids(ids.get_ref()) {
+            Ok(ranges) => g.node_ids = ranges,
+            Err(e) => d.error(Some(&ids.span()), "[gateway], field `node_ids`", e),
+        }
+    }
+    let highest = g.node_ids.iter().map(|&(_, hi)| hi).max().unwrap_or(0);
+    if let Some(base) = &raw.node_port_base {
+        let n = *base.get_ref();
+        if g.routing == Routing::Sni {
+            d.error(
+                Some(&base.span()),
+                "[gateway], field `node_port_base`",
+                "applies to `routing = \"ports\"` only",
+            );
+        } else if !(1..=65535).contains(&n) || n + i64::from(highest) > 65535 {
+            d.error(
+                Some(&base.span()),
+                "[gateway], field `node_port_base`",
+                format!(
+                    "must be a port such that `node_port_base` + the highest node id ({highest}) is at most 65535"
+                ),
+            );
+        } else {
+            g.node_port_base = u16::try_from(n).ok();
+        }
+    }
+    match (&raw.sni_node_pattern, g.routing) {
+        (Some(p), Routing::Sni) => match check_node_pattern(p.get_ref()) {
+            Ok(()) => g.sni_node_pattern = Some(p.get_ref().to_ascii_lowercase()),
+            Err(e) => d.error(Some(&p.span()), "[gateway], field `sni_node_pattern`", e),
+        },
+        (Some(p), Routing::Ports) => d.error(
+            Some(&p.span()),
+            "[gateway], field `sni_node_pattern`",
+            "applies to `routing = \"sni\"` only",
+        ),
+        (None, Routing::Sni) => d.error(
+            raw.routing.as_ref().map(Spanned::span).as_ref(),
+            "[gateway], field `sni_node_pattern`",
+            "is required with `routing = \"sni\"` (such as `b{node_id}.kafka.example.com`)",
+        ),
+        (None, Routing::Ports) => {}
+    }
+}
+
+/// Parses `node_ids`: comma-separated ids or inclusive ranges, such as `0-15` or `1-3,100`.
+///
+/// # Errors
+/// A message for the configuration error.
+pub fn parse_node_ids(s: &str) -> Result<Vec<(i32, i32)>, String> {
+    let mut out: Vec<(i32, i32)> = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let parse = |x: &str| {
+            x.trim().parse::<u16>().map(i32::from).map_err(|_| {
+                format!(
+                    "`{}` is not a node id or a range such as `0-15`",
+                    crate::error::clip(part)
+                )
+            })
+        };
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        if lo > hi {
+            return Err(format!("`{part}` is an empty range"));
+        }
+        if out.iter().any(|&(a, b)| lo <= b && a <= hi) {
+            return Err(format!("`{part}` overlaps another range"));
+        }
+        out.push((lo, hi));
+    }
+    if out.iter().map(|&(a, b)| i64::from(b - a) + 1).sum::<i64>() > 4096 {
+        return Err("more than 4096 node ids".to_owned());
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Checks an SNI node pattern: one `{node_id}`, otherwise DNS name characters.
+fn check_node_pattern(p: &str) -> Result<(), String> {
+    if p.matches("{node_id}").count() != 1 {
+        return Err(format!(
+            "`{}` must contain `{{node_id}}` exactly once",
+            crate::error::clip(p)
+        ));
+    }
+    let rest = p.replace("{node_id}", "0");
+    let ok = rest.len() <= 253
+        && rest.split('.').count() >= 2
+        && rest.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a DNS name pattern such as `b{{node_id}}.kafka.example.com`",
+            crate::error::clip(p)
+        ))
+    }
 }
 
 /// A whole configuration, checked and compiled: providers, pools with their filters and

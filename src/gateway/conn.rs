@@ -3,8 +3,8 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,9 +20,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::acl::{self, Context, Verdict};
+use super::brokers::{Brokers, ConnectError};
 use super::metrics::Metrics;
 use super::pairing::{MAX_UNANSWERED, Pairing, pair, response_id};
 use super::peers::Peers;
+use super::routing::{Addresses, Target};
 use super::wire::{Frames, Request, WireError, response_frame, split_response};
 
 /// Frames before login carry at most a token (16 KiB) and SASL framing.
@@ -45,14 +47,12 @@ const UNSUPPORTED_VERSION: i16 = 35;
 pub struct Shared {
     /// The authenticator.
     pub gate: Gate,
-    /// The upstream broker, `host:port`.
-    pub upstream: String,
-    /// The broker address written into responses: the gateway's own.
-    pub advertised: (StrBytes, i32),
+    /// The broker map: where each node is, and the API versions offered for it.
+    pub brokers: Arc<Brokers>,
+    /// The addresses clients are given for each node.
+    pub addresses: Arc<Addresses>,
     /// APIs forwarded without checks.
     pub pass_through: HashSet<ApiKey>,
-    /// The versions offered in ApiVersions responses.
-    pub versions: RwLock<Arc<Vec<kafka_protocol::messages::api_versions_response::ApiVersion>>>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Admission and failure throttling.
@@ -98,6 +98,9 @@ pub enum End {
     /// The upstream broker sent a response that answers no pending request.
     #[error("upstream response answers no pending request; nothing was forwarded")]
     StrayResponse,
+    /// The client came to a node the cluster does not have.
+    #[error("node {0} is not a broker of the cluster")]
+    UnknownNode(i32),
 }
 
 impl End {
@@ -114,6 +117,7 @@ impl End {
             End::Upstream(_) => Some("upstream"),
             End::Refused(_) => Some("refused_api"),
             End::StrayResponse => Some("stray_response"),
+            End::UnknownNode(_) => Some("unknown_node"),
         }
     }
 }
@@ -129,14 +133,9 @@ enum Sasl {
     Challenged(&'static str),
 }
 
-fn versions_response(shared: &Shared, req: &Request) -> Result<Bytes, WireError> {
+fn versions_response(shared: &Shared, target: Target, req: &Request) -> Result<Bytes, WireError> {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = shared
-        .versions
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .as_ref()
-        .clone();
+    resp.api_keys = shared.brokers.offered(target);
     let mut version = req.version();
     if version > 3 {
         // KIP-511: answer an unknown version with v0 and the supported range.
@@ -317,6 +316,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     frames: &mut Frames,
     shared: &Shared,
     peer: SocketAddr,
+    target: Target,
 ) -> Result<Arc<Session>, End> {
     let mut sasl = Sasl::Idle;
     loop {
@@ -337,7 +337,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                 );
                 return Err(End::IgnoredChallenge(req.api));
             }
-            (ApiKey::ApiVersions, _) => (versions_response(shared, &req)?, None),
+            (ApiKey::ApiVersions, _) => (versions_response(shared, target, &req)?, None),
             (ApiKey::SaslHandshake, Sasl::Idle) => {
                 let (frame, ok) = handshake_response(&req, &mut sasl)?;
                 (
@@ -391,6 +391,7 @@ pub async fn serve<S>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     login_deadline: Instant,
+    target: Target,
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -399,7 +400,7 @@ where
     let mut frames = Frames::default();
     let session = match tokio::time::timeout_at(
         login_deadline,
-        login(&mut stream, &mut frames, &shared, peer),
+        login(&mut stream, &mut frames, &shared, peer, target),
     )
     .await
     {
@@ -410,32 +411,21 @@ where
             return Ok(());
         }
     };
-    let upstream = match tokio::time::timeout(
-        Duration::from_secs(10),
-        TcpStream::connect(&shared.upstream),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(End::Upstream(format!(
-                "cannot connect to {}: {e}",
-                shared.upstream
-            )));
+    let upstream = match shared.brokers.connect(target).await {
+        Ok(s) => s,
+        Err(ConnectError::UnknownNode(id)) => {
+            tracing::warn!(target: "poolgate::audit", event = "unknown_node", peer = %peer, node = id, "the cluster has no such broker; closing the connection");
+            return Err(End::UnknownNode(id));
         }
-        Err(_) => {
-            return Err(End::Upstream(format!(
-                "connecting to {} timed out",
-                shared.upstream
-            )));
+        Err(ConnectError::Unreachable(e)) => {
+            return Err(End::Upstream(format!("cannot reach {target}: {e}")));
         }
     };
-    let _ = upstream.set_nodelay(true);
     shared
         .metrics
         .active_sessions
         .fetch_add(1, Ordering::Relaxed);
-    let result = session_loop(stream, frames, upstream, peer, &shared, session).await;
+    let result = session_loop(stream, frames, upstream, peer, &shared, session, target).await;
     shared
         .metrics
         .active_sessions
@@ -450,6 +440,7 @@ async fn session_loop<S>(
     peer: SocketAddr,
     shared: &Arc<Shared>,
     mut session: Arc<Session>,
+    target: Target,
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -519,7 +510,7 @@ where
             break Err(End::IgnoredChallenge(req.api));
         }
         let pending = match req.api {
-            ApiKey::ApiVersions => Pending::Local(versions_response(shared, &req)?),
+            ApiKey::ApiVersions => Pending::Local(versions_response(shared, target, &req)?),
             ApiKey::SaslHandshake => {
                 if sasl != Sasl::Idle {
                     break Err(End::Unexpected(req.api));
@@ -551,7 +542,7 @@ where
             api => {
                 let cx = Context {
                     session: &session,
-                    advertised: &shared.advertised,
+                    advertised: shared.addresses.bootstrap(),
                     pass_through: shared.pass_through.contains(&api),
                 };
                 denials.clear();

@@ -16,6 +16,10 @@ pub struct Metrics {
     refused_apis: Mutex<BTreeMap<String, u64>>,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     responses_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    unmapped: Mutex<BTreeMap<i32, u64>>,
+    broker_refreshes: Mutex<BTreeMap<&'static str, u64>>,
+    /// Brokers in the gateway's broker map.
+    pub brokers_known: AtomicI64,
     /// Requests forwarded to the upstream broker.
     pub forwarded: AtomicU64,
     /// Authenticated connections now open.
@@ -66,6 +70,16 @@ impl Metrics {
     /// request sent with `acks=0`) or `stray` (it answers no pending request).
     pub fn upstream_response_dropped(&self, reason: &'static str) {
         bump(&self.responses_dropped, reason);
+    }
+
+    /// Counts a broker left out of a response because its node id is outside `node_ids`.
+    pub fn brokers_unmapped(&self, node: i32) {
+        bump(&self.unmapped, node);
+    }
+
+    /// Counts a refresh of the broker map: `ok` or `failed`.
+    pub fn broker_refresh(&self, outcome: &'static str) {
+        bump(&self.broker_refreshes, outcome);
     }
 
     /// The Prometheus text exposition (format 0.0.4), including the gate's key store and cache.
@@ -172,6 +186,51 @@ impl Metrics {
                 "poolgate_upstream_responses_dropped_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        family(
+            &mut out,
+            "poolgate_brokers_unmapped_total",
+            "counter",
+            "Brokers left out of responses because their node id is outside `node_ids`, by node id.",
+        );
+        for (node, n) in self
+            .unmapped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "poolgate_brokers_unmapped_total{{node=\"{node}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "poolgate_broker_map_refreshes_total",
+            "counter",
+            "The gateway's own requests for the cluster's brokers and versions, by outcome.",
+        );
+        for (outcome, n) in self
+            .broker_refreshes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "poolgate_broker_map_refreshes_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "poolgate_brokers_known",
+            "gauge",
+            "Brokers in the gateway's broker map.",
+        );
+        let _ = writeln!(
+            out,
+            "poolgate_brokers_known {}",
+            self.brokers_known.load(Ordering::Relaxed)
+        );
         family(
             &mut out,
             "poolgate_active_sessions",

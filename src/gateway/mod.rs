@@ -1,4 +1,4 @@
-//! `poolgate gateway`: a Kafka SASL/OAUTHBEARER front door in front of one upstream broker.
+//! `poolgate gateway`: a Kafka SASL/OAUTHBEARER front door in front of a Kafka cluster.
 //!
 //! This module is part of the binary, not the library: it uses nothing but poolgate's public
 //! API ([`poolgate::Gate`], [`poolgate::Session`], [`poolgate::config::Config`]), so it is also
@@ -10,32 +10,34 @@ mod acl;
     reason = "a global allocator is unsafe by definition; see the module's documentation"
 )]
 mod alloc;
+mod brokers;
 mod conn;
 mod metrics;
 mod pairing;
 mod peers;
+mod routing;
 mod wire;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
 use poolgate::cli::CliError;
-use poolgate::config::Config;
+use poolgate::config::{Config, Routing};
 use poolgate::gate::Gate;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
+use self::brokers::Brokers;
 use self::conn::Shared;
 use self::metrics::Metrics;
 use self::peers::{Peers, Refused};
+use self::routing::{Addresses, Target};
 
 #[global_allocator]
 static ALLOCATOR: alloc::LazyHuge = alloc::LazyHuge;
@@ -49,11 +51,13 @@ pub struct GatewayArgs {
     /// Where clients connect, such as 0.0.0.0:9092 (port 0 picks a free port).
     #[arg(long)]
     pub listen: SocketAddr,
-    /// The upstream Kafka broker, HOST:PORT, reached over plaintext without authentication.
+    /// The upstream Kafka cluster's bootstrap brokers, HOST:PORT[,HOST:PORT...], reached over
+    /// plaintext without authentication; the gateway learns every broker from them.
     #[arg(long)]
     pub upstream: String,
-    /// The address written into Metadata, FindCoordinator and DescribeCluster responses, HOST:PORT
-    /// [default: the listen address, which must then not be a wildcard address].
+    /// The bootstrap address clients use, HOST:PORT: brokers are advertised on this host (at
+    /// their node ports, or by their SNI names) in Metadata, FindCoordinator and DescribeCluster
+    /// responses [default: the listen address, which must then not be a wildcard address].
     #[arg(long)]
     pub advertise: Option<String>,
     /// PEM certificate chain for the TLS listener.
@@ -119,6 +123,13 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             )));
         }
     };
+    let upstream = parse_upstream(&args.upstream)?;
+    if g.routing == Routing::Sni && tls.is_none() {
+        return Err(CliError::usage(format!(
+            "{}: [gateway] `routing = \"sni\"` names brokers by the TLS server name: give --tls-cert and --tls-key",
+            config.file()
+        )));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,6 +145,24 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             .local_addr()
             .map_err(|e| CliError::failed(e.to_string()))?;
         let advertised = advertised(args.advertise.as_deref(), local)?;
+        let (addresses, node_listeners) = match g.routing {
+            Routing::Ports => {
+                let (ports, listeners) = bind_nodes(args.listen, local, &g).await?;
+                (
+                    Addresses::ports(advertised.0.clone(), advertised.1, &ports),
+                    listeners,
+                )
+            }
+            Routing::Sni => (
+                Addresses::sni(
+                    advertised.0.clone(),
+                    advertised.1,
+                    g.sni_node_pattern.as_deref().unwrap_or("{node_id}"),
+                    &g.node_ids,
+                ),
+                Vec::new(),
+            ),
+        };
         let metrics = Arc::new(Metrics::default());
         let metrics_addr = match args.metrics_listen.or(g.metrics_listen) {
             Some(addr) => {
@@ -145,17 +174,21 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             None => None,
         };
         let pass: Vec<ApiKey> = pass_through.iter().copied().collect();
-        let upstream_versions = fetch_versions(&args.upstream).await;
-        if let Err(e) = &upstream_versions {
-            tracing::warn!(upstream = %args.upstream, error = %e, "cannot ask the upstream broker for its API versions yet; offering the gateway's own");
+        let brokers = Arc::new(Brokers::new(
+            upstream.clone(),
+            g.node_ids.clone(),
+            pass,
+            Arc::clone(&metrics),
+        ));
+        if let Err(e) = brokers.refresh().await {
+            tracing::warn!(upstream = %args.upstream, error = %e, "cannot reach the upstream cluster yet; offering the gateway's own API versions until it answers");
         }
-        let versions = acl::advertised_versions(upstream_versions.as_ref().ok(), &pass);
+        tokio::spawn(Arc::clone(&brokers).run(g.metadata_refresh_interval));
         let shared = Arc::new(Shared {
             gate,
-            upstream: args.upstream.clone(),
-            advertised,
+            brokers,
+            addresses: Arc::new(addresses),
             pass_through,
-            versions: RwLock::new(Arc::new(versions)),
             metrics,
             peers: Peers::new(
                 g.max_connections,
@@ -167,24 +200,133 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             idle_timeout: g.idle_timeout,
             max_session_lifetime: g.max_session_lifetime,
         });
-        if upstream_versions.is_err() {
-            tokio::spawn(refresh_versions(Arc::clone(&shared), pass));
-        }
+        let nodes = match g.routing {
+            Routing::Ports => format!(
+                "nodes {} on ports {}",
+                ranges(&g.node_ids),
+                port_ranges(&node_listeners)
+            ),
+            Routing::Sni => format!(
+                "nodes {} by server name {}",
+                ranges(&g.node_ids),
+                g.sni_node_pattern.as_deref().unwrap_or_default()
+            ),
+        };
         // The line tests and scripts wait for: where clients and scrapers connect.
         println!(
-            "poolgate gateway listening on {local} ({}), upstream {}, advertised as {}:{}{}",
+            "poolgate gateway listening on {local} ({}), upstream {}, advertised as {}:{}, {nodes}{}",
             if tls.is_some() { "tls" } else { "plaintext" },
             args.upstream,
-            shared.advertised.0,
-            shared.advertised.1,
+            advertised.0,
+            advertised.1,
             metrics_addr.map(|a| format!(", metrics on http://{a}/metrics")).unwrap_or_default()
         );
+        let mut loops = tokio::task::JoinSet::new();
+        let accept = match g.routing {
+            Routing::Ports => Accept::Fixed(Target::Bootstrap),
+            Routing::Sni => Accept::ServerName,
+        };
+        loops.spawn(accept_loop(listener, tls.clone(), Arc::clone(&shared), g.login_timeout, accept));
+        for (id, l) in node_listeners {
+            loops.spawn(accept_loop(
+                l,
+                tls.clone(),
+                Arc::clone(&shared),
+                g.login_timeout,
+                Accept::Fixed(Target::Node(id)),
+            ));
+        }
         tokio::select! {
-            () = accept_loop(listener, tls, shared, g.login_timeout) => {}
+            _ = loops.join_next() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(0)
     })
+}
+
+/// Parses `--upstream`: a comma-separated bootstrap list of `HOST:PORT`.
+fn parse_upstream(s: &str) -> Result<Vec<String>, CliError> {
+    let list: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err(CliError::usage("--upstream: no broker address".to_owned()));
+    }
+    for a in &list {
+        let ok = a
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !ok {
+            return Err(CliError::usage(format!(
+                "--upstream: `{a}` is not HOST:PORT"
+            )));
+        }
+    }
+    Ok(list)
+}
+
+/// Binds one listener per routable node id, on the listen address's IP: node `n` at
+/// `node_port_base + n` (default: the listen port + 1), or at a free port each when the listen
+/// port is 0 and no base is configured.
+async fn bind_nodes(
+    requested: SocketAddr,
+    local: SocketAddr,
+    g: &poolgate::config::GatewayConfig,
+) -> Result<(BTreeMap<i32, u16>, Vec<(i32, TcpListener)>), CliError> {
+    let base = match (g.node_port_base, requested.port()) {
+        (Some(b), _) => Some(u32::from(b)),
+        (None, 0) => None,
+        (None, p) => Some(u32::from(p) + 1),
+    };
+    let mut ports = BTreeMap::new();
+    let mut listeners = Vec::new();
+    for id in g.node_ids.iter().flat_map(|&(lo, hi)| lo..=hi) {
+        let port = match base {
+            None => 0,
+            Some(b) => u16::try_from(b + u32::try_from(id).unwrap_or(u32::MAX)).map_err(|_| {
+                CliError::usage(format!(
+                    "node {id} would listen on port {b} + {id}, above 65535: lower `node_port_base` or `node_ids` in [gateway]"
+                ))
+            })?,
+        };
+        let addr = SocketAddr::new(local.ip(), port);
+        let l = TcpListener::bind(addr).await.map_err(|e| {
+            CliError::usage(format!(
+                "node {id}: cannot listen on {addr} (node_port_base + node id): {e}"
+            ))
+        })?;
+        let bound = l
+            .local_addr()
+            .map_err(|e| CliError::failed(e.to_string()))?
+            .port();
+        ports.insert(id, bound);
+        listeners.push((id, l));
+    }
+    Ok((ports, listeners))
+}
+
+fn ranges(r: &[(i32, i32)]) -> String {
+    r.iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn port_ranges(listeners: &[(i32, TcpListener)]) -> String {
+    listeners
+        .iter()
+        .filter_map(|(id, l)| Some(format!("{id}={}", l.local_addr().ok()?.port())))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn advertised(given: Option<&str>, local: SocketAddr) -> Result<(StrBytes, i32), CliError> {
@@ -234,11 +376,21 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, CliError> 
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How an accepted connection finds its broker.
+#[derive(Clone, Copy, Debug)]
+enum Accept {
+    /// The listener stands for one target (port routing).
+    Fixed(Target),
+    /// The TLS server name names it (SNI routing).
+    ServerName,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     login_timeout: Duration,
+    accept: Accept,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -272,12 +424,22 @@ async fn accept_loop(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let deadline = tokio::time::Instant::now() + login_timeout;
             let result = match tls {
-                None => conn::serve(tcp, peer, Arc::clone(&shared), deadline).await,
+                None => match accept {
+                    Accept::Fixed(target) => {
+                        conn::serve(tcp, peer, Arc::clone(&shared), deadline, target).await
+                    }
+                    // SNI routing requires TLS (checked at start).
+                    Accept::ServerName => Ok(()),
+                },
                 Some(acceptor) => {
                     match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            conn::serve(stream, peer, Arc::clone(&shared), deadline).await
-                        }
+                        Ok(Ok(stream)) => match target_of(&stream, accept, &shared, peer) {
+                            Some(target) => {
+                                conn::serve(stream, peer, Arc::clone(&shared), deadline, target)
+                                    .await
+                            }
+                            None => Ok(()),
+                        },
                         Ok(Err(e)) => {
                             shared.metrics.dropped("tls");
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
@@ -304,64 +466,30 @@ async fn accept_loop(
     }
 }
 
-/// Asks the upstream broker which API versions it supports.
-async fn fetch_versions(upstream: &str) -> Result<ApiVersionsResponse, String> {
-    let attempt = async {
-        let mut stream = TcpStream::connect(upstream)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let version = 3;
-        let mut header = RequestHeader::default();
-        header.request_api_key = ApiKey::ApiVersions as i16;
-        header.request_api_version = version;
-        header.correlation_id = 1;
-        header.client_id = Some(StrBytes::from_static_str("poolgate-gateway"));
-        let mut body = ApiVersionsRequest::default();
-        body.client_software_name = StrBytes::from_static_str("poolgate");
-        body.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-        let mut out = BytesMut::new();
-        out.put_i32(0);
-        header
-            .encode(
-                &mut out,
-                ApiKey::ApiVersions.request_header_version(version),
-            )
-            .map_err(|e| e.to_string())?;
-        body.encode(&mut out, version).map_err(|e| e.to_string())?;
-        let len = i32::try_from(out.len() - 4).map_err(|e| e.to_string())?;
-        out[..4].copy_from_slice(&len.to_be_bytes());
-        stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let payload = wire::Frames::default()
-            .next(&mut stream, 1 << 20)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload.slice(4..))
-            .map_err(|e| e.to_string())?;
-        let resp = ApiVersionsResponse::decode(&mut body, version).map_err(|e| e.to_string())?;
-        if resp.error_code != 0 {
-            return Err(format!("error code {}", resp.error_code));
+/// The broker a TLS connection is for: its listener's, or the one its server name names. An
+/// unknown or missing server name is refused (counted and audited), never sent to a broker.
+fn target_of(
+    stream: &tokio_rustls::server::TlsStream<TcpStream>,
+    accept: Accept,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Option<Target> {
+    match accept {
+        Accept::Fixed(target) => Some(target),
+        Accept::ServerName => {
+            let name = stream.get_ref().1.server_name();
+            let target = name.and_then(|n| shared.addresses.target_of_server_name(n));
+            if target.is_none() {
+                shared.metrics.dropped("unknown_server_name");
+                tracing::warn!(
+                    target: "poolgate::audit",
+                    event = "unknown_server_name",
+                    peer = %peer,
+                    server_name = name.unwrap_or(""),
+                    "TLS server name names no broker; closing the connection"
+                );
+            }
+            target
         }
-        Ok(resp)
-    };
-    tokio::time::timeout(Duration::from_secs(5), attempt)
-        .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()))
-}
-
-/// Retries the upstream versions until the broker answers, then narrows what is offered.
-async fn refresh_versions(shared: Arc<Shared>, pass: Vec<ApiKey>) {
-    let mut wait = Duration::from_millis(500);
-    loop {
-        tokio::time::sleep(wait).await;
-        if let Ok(resp) = fetch_versions(&shared.upstream).await {
-            let versions = acl::advertised_versions(Some(&resp), &pass);
-            *shared
-                .versions
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(versions);
-            tracing::info!(upstream = %shared.upstream, "upstream API versions known");
-            return;
-        }
-        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
