@@ -21,6 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+#[path = "gateway/cluster.rs"]
+mod cluster;
 #[path = "gateway/upstream.rs"]
 mod upstream;
 
@@ -1202,7 +1204,7 @@ async fn bad_configuration_and_arguments_exit_with_code_2() {
     let (code, err) = exit(&config, &["--listen", "0.0.0.0:0"]).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--advertise"), "{err}");
-    let (code, err) = exit(&config, &["--advertise", "no-port"]).await;
+    let (code, err) = exit(&config, &["--advertise", "gw.example.com:99999"]).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--advertise"), "{err}");
 

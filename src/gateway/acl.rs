@@ -129,10 +129,75 @@ pub enum Verdict {
 pub struct Context<'a> {
     /// The session.
     pub session: &'a Arc<Session>,
-    /// The address clients should use for every broker: the gateway's own.
-    pub advertised: &'a (StrBytes, i32),
+    /// The client-facing address of each broker node, and what the gateway learns of them.
+    pub nodes: &'a Arc<dyn Nodes>,
     /// Whether the API is a configured pass-through.
     pub pass_through: bool,
+}
+
+/// Where clients reach each broker node, for the responses that name brokers (Metadata,
+/// FindCoordinator, DescribeCluster), and what the gateway learns from those responses.
+pub trait Nodes: Send + Sync {
+    /// The address clients use for node `id`; `None` when the gateway cannot route it, and the
+    /// broker is then left out (never given its own address).
+    fn advertise(&self, id: i32) -> Option<(StrBytes, i32)>;
+    /// A response named broker `id` at its upstream address `host:port`.
+    fn seen(&self, id: i32, host: &str, port: i32);
+    /// Broker `id` was left out of a response.
+    fn unmapped(&self, id: i32);
+}
+
+/// Rewrites a response's broker list: each broker to its client-facing address (noting its
+/// upstream address first), brokers that cannot be routed left out.
+fn rewrite_brokers<B>(
+    nodes: &dyn Nodes,
+    brokers: &mut Vec<B>,
+    fields: fn(&mut B) -> (i32, &mut StrBytes, &mut i32),
+) {
+    brokers.retain_mut(|b| {
+        let (id, host, port) = fields(b);
+        nodes.seen(id, host.as_str(), *port);
+        match nodes.advertise(id) {
+            Some((h, p)) => {
+                *host = h;
+                *port = p;
+                true
+            }
+            None => {
+                nodes.unmapped(id);
+                false
+            }
+        }
+    });
+}
+
+/// Rewrites one coordinator of a FindCoordinator response to its client-facing address; one
+/// that cannot be routed becomes COORDINATOR_NOT_AVAILABLE (the client asks again), never its
+/// own address.
+fn rewrite_coordinator(
+    nodes: &dyn Nodes,
+    node_id: &mut BrokerId,
+    host: &mut StrBytes,
+    port: &mut i32,
+    error_code: &mut i16,
+) {
+    if *error_code != 0 || node_id.0 < 0 {
+        return;
+    }
+    nodes.seen(node_id.0, host.as_str(), *port);
+    match nodes.advertise(node_id.0) {
+        Some((h, p)) => {
+            *host = h;
+            *port = p;
+        }
+        None => {
+            nodes.unmapped(node_id.0);
+            *error_code = ResponseError::CoordinatorNotAvailable.code();
+            *node_id = BrokerId(-1);
+            *host = StrBytes::default();
+            *port = -1;
+        }
+    }
 }
 
 /// The APIs the gateway checks, with the highest version it understands for each: versions
@@ -342,7 +407,7 @@ pub fn check(
             Verdict::Unsupported
         });
     }
-    let advertised = cx.advertised.clone();
+    let nodes = Arc::clone(cx.nodes);
     Ok(match req.api {
         ApiKey::Produce => produce::check(req, s, denials)?,
         ApiKey::Fetch => fetch::check(req, s, denials)?,
@@ -415,10 +480,9 @@ pub fn check(
                 .as_ref()
                 .and_then(|ts| ts.iter().map(|t| t.name.clone()).collect());
             let edit = move |resp: &mut MetadataResponse| {
-                for b in &mut resp.brokers {
-                    b.host = advertised.0.clone();
-                    b.port = advertised.1;
-                }
+                rewrite_brokers(nodes.as_ref(), &mut resp.brokers, |b| {
+                    (b.node_id.0, &mut b.host, &mut b.port)
+                });
                 resp.topics.retain(|t| {
                     t.name.as_ref().is_some_and(|n| {
                         named.as_ref().is_none_or(|names| names.contains(n))
@@ -465,17 +529,27 @@ pub fn check(
         ApiKey::FindCoordinator => {
             let r: FindCoordinatorRequest = req.decode()?;
             let key_type = r.key_type;
+            // v0-3 name one coordinator at the top level, v4+ a list.
+            let batched = req.version() >= 4;
             let rewrite = move |resp: &mut FindCoordinatorResponse| {
-                let advertised = &advertised;
-                if resp.error_code == 0 && !resp.host.is_empty() {
-                    resp.host = advertised.0.clone();
-                    resp.port = advertised.1;
+                let nodes = nodes.as_ref();
+                if !batched {
+                    rewrite_coordinator(
+                        nodes,
+                        &mut resp.node_id,
+                        &mut resp.host,
+                        &mut resp.port,
+                        &mut resp.error_code,
+                    );
                 }
                 for c in &mut resp.coordinators {
-                    if c.error_code == 0 {
-                        c.host = advertised.0.clone();
-                        c.port = advertised.1;
-                    }
+                    rewrite_coordinator(
+                        nodes,
+                        &mut c.node_id,
+                        &mut c.host,
+                        &mut c.port,
+                        &mut c.error_code,
+                    );
                 }
             };
             if req.version() < 4 {
@@ -819,10 +893,9 @@ pub fn check(
         ApiKey::DescribeCluster => {
             let session = Arc::clone(cx.session);
             forward(Some(patch::<DescribeClusterResponse, _>(move |resp| {
-                for b in &mut resp.brokers {
-                    b.host = advertised.0.clone();
-                    b.port = advertised.1;
-                }
+                rewrite_brokers(nodes.as_ref(), &mut resp.brokers, |b| {
+                    (b.broker_id.0, &mut b.host, &mut b.port)
+                });
                 if resp.cluster_authorized_operations != i32::MIN {
                     resp.cluster_authorized_operations =
                         authorized_ops(&session, Resource::cluster());

@@ -27,10 +27,10 @@ use tokio::time::Instant;
 
 use super::acl;
 use super::metrics::Metrics;
-use super::routing::{Target, in_ranges};
+use super::routing::{Addresses, Target, in_ranges};
 use super::wire;
 
-/// A refresh asked for within this long of the last one is answered by the last one.
+/// Refreshes of the broker map are at least this far apart.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the gateway waits for an upstream connection or one of its own requests.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,11 +110,6 @@ impl Brokers {
         self.metrics
             .brokers_known
             .store(i64::try_from(known).unwrap_or(i64::MAX), Ordering::Relaxed);
-    }
-
-    /// Whether the cluster has answered the gateway once (for readiness).
-    pub fn is_known(&self) -> bool {
-        self.snapshot().known
     }
 
     /// The upstream address of node `id`, if the map has it.
@@ -228,15 +223,21 @@ impl Brokers {
     }
 
     /// Asks the cluster for its brokers and each broker for its API versions, and swaps the
-    /// map. Single-flight: a caller that finds a refresh running waits for it, and a refresh
-    /// asked for within [`MIN_REFRESH_INTERVAL`] of the last one does nothing more.
+    /// map. Single-flight: a caller that finds a refresh running waits for it and takes its
+    /// result; refreshes are at least [`MIN_REFRESH_INTERVAL`] apart (a caller waits for the
+    /// interval rather than being refused).
     ///
     /// # Errors
     /// A description of why no broker answered.
     pub async fn refresh(&self) -> Result<(), String> {
+        let asked = Instant::now();
         let mut last = self.refreshing.lock().await;
-        if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
-            return Ok(());
+        if let Some(t) = *last {
+            if t >= asked {
+                // A refresh ended after this one was asked for: the map is that fresh.
+                return Ok(());
+            }
+            tokio::time::sleep_until(t + MIN_REFRESH_INTERVAL).await;
         }
         let result = self.refresh_now().await;
         *last = Some(Instant::now());
@@ -295,12 +296,18 @@ impl Brokers {
         Ok(())
     }
 
-    /// Keeps the map fresh: at once (retrying with backoff until the cluster answers), then
-    /// every `interval`, and when a response names a broker the map did not have.
-    pub async fn run(self: Arc<Self>, interval: Duration) {
+    /// Keeps the map fresh: every `interval` once the cluster answered (`known`: at start),
+    /// retrying with backoff until it does, and when a response names a broker the map did not
+    /// have.
+    pub async fn run(self: Arc<Self>, interval: Duration, known: bool) {
         let mut backoff = Duration::from_millis(250);
+        let mut wait = if known { interval } else { backoff };
         loop {
-            let wait = match self.refresh().await {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.changed.notified() => {}
+            }
+            wait = match self.refresh().await {
                 Ok(()) => {
                     backoff = Duration::from_millis(250);
                     interval
@@ -311,11 +318,33 @@ impl Brokers {
                     backoff
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.changed.notified() => {}
-            }
         }
+    }
+}
+
+/// The client-facing addresses and the broker map, as the per-API checks see them.
+pub struct Routes {
+    /// Where clients reach each node.
+    pub addresses: Arc<Addresses>,
+    /// Where each node really is.
+    pub brokers: Arc<Brokers>,
+}
+
+impl acl::Nodes for Routes {
+    fn advertise(&self, id: i32) -> Option<(StrBytes, i32)> {
+        self.addresses.node(id).cloned()
+    }
+
+    fn seen(&self, id: i32, host: &str, port: i32) {
+        self.brokers.seen(id, host, port);
+    }
+
+    fn unmapped(&self, id: i32) {
+        tracing::debug!(
+            node = id,
+            "broker outside `node_ids` left out of a response"
+        );
+        self.brokers.unmapped(id);
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Shared {
     pub brokers: Arc<Brokers>,
     /// The addresses clients are given for each node.
     pub addresses: Arc<Addresses>,
+    /// The same two, as the per-API checks see them.
+    pub nodes: Arc<dyn acl::Nodes>,
     /// APIs forwarded without checks.
     pub pass_through: HashSet<ApiKey>,
     /// Counters.
@@ -542,7 +544,7 @@ where
             api => {
                 let cx = Context {
                     session: &session,
-                    advertised: shared.addresses.bootstrap(),
+                    nodes: &shared.nodes,
                     pass_through: shared.pass_through.contains(&api),
                 };
                 denials.clear();

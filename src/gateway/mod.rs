@@ -33,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use self::brokers::Brokers;
+use self::brokers::{Brokers, Routes};
 use self::conn::Shared;
 use self::metrics::Metrics;
 use self::peers::{Peers, Refused};
@@ -55,9 +55,10 @@ pub struct GatewayArgs {
     /// plaintext without authentication; the gateway learns every broker from them.
     #[arg(long)]
     pub upstream: String,
-    /// The bootstrap address clients use, HOST:PORT: brokers are advertised on this host (at
-    /// their node ports, or by their SNI names) in Metadata, FindCoordinator and DescribeCluster
-    /// responses [default: the listen address, which must then not be a wildcard address].
+    /// The bootstrap address clients use, HOST[:PORT] (PORT defaults to the bound listen port):
+    /// brokers are advertised on this host at their node ports (or by their SNI names, at this
+    /// port) in Metadata, FindCoordinator and DescribeCluster responses [default: the listen
+    /// address, which must then not be a wildcard address].
     #[arg(long)]
     pub advertise: Option<String>,
     /// PEM certificate chain for the TLS listener.
@@ -180,14 +181,24 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             pass,
             Arc::clone(&metrics),
         ));
-        if let Err(e) = brokers.refresh().await {
-            tracing::warn!(upstream = %args.upstream, error = %e, "cannot reach the upstream cluster yet; offering the gateway's own API versions until it answers");
-        }
-        tokio::spawn(Arc::clone(&brokers).run(g.metadata_refresh_interval));
+        let known = match brokers.refresh().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(upstream = %args.upstream, error = %e, "cannot reach the upstream cluster yet; offering the gateway's own API versions until it answers");
+                false
+            }
+        };
+        tokio::spawn(Arc::clone(&brokers).run(g.metadata_refresh_interval, known));
+        let addresses = Arc::new(addresses);
+        let nodes = Arc::new(Routes {
+            addresses: Arc::clone(&addresses),
+            brokers: Arc::clone(&brokers),
+        });
         let shared = Arc::new(Shared {
             gate,
             brokers,
-            addresses: Arc::new(addresses),
+            addresses,
+            nodes,
             pass_through,
             metrics,
             peers: Peers::new(
@@ -332,11 +343,15 @@ fn port_ranges(listeners: &[(i32, TcpListener)]) -> String {
 fn advertised(given: Option<&str>, local: SocketAddr) -> Result<(StrBytes, i32), CliError> {
     match given {
         Some(s) => {
-            let (host, port) = s
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-                .filter(|(h, _)| !h.is_empty())
-                .ok_or_else(|| CliError::usage(format!("--advertise: `{s}` is not HOST:PORT")))?;
+            let bare = !s.contains(':') || (s.starts_with('[') && s.ends_with(']'));
+            let (host, port) = if bare {
+                Some((s, local.port()))
+            } else {
+                s.rsplit_once(':')
+                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            }
+            .filter(|(h, _)| !h.is_empty() && *h != "[]")
+            .ok_or_else(|| CliError::usage(format!("--advertise: `{s}` is not HOST[:PORT]")))?;
             Ok((
                 StrBytes::from_string(host.trim_matches(['[', ']']).to_owned()),
                 i32::from(port),

@@ -81,16 +81,6 @@ impl Addresses {
         self.nodes.get(&id)
     }
 
-    /// The bootstrap address.
-    pub fn bootstrap(&self) -> &(StrBytes, i32) {
-        &self.bootstrap
-    }
-
-    /// The node ids that can be routed, in order.
-    pub fn node_ids(&self) -> impl Iterator<Item = i32> + '_ {
-        self.nodes.keys().copied()
-    }
-
     /// In SNI routing, the target a TLS server name stands for: the bootstrap host, or a name
     /// made by the pattern from a routable node id (decimal, no sign, no leading zero). `None`
     /// for any other name, which is refused, never forwarded to an arbitrary broker.
@@ -132,8 +122,8 @@ mod tests {
         assert_eq!(a.node(0), None);
         assert_eq!(a.node(4), None);
         assert_eq!(a.node(-1), None);
-        assert_eq!(a.bootstrap(), &(host("gw.example.com"), 9092));
-        assert_eq!(a.node_ids().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(a.bootstrap, (host("gw.example.com"), 9092));
+        assert_eq!(a.nodes.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
         // Server names mean nothing with port routing.
         assert_eq!(a.target_of_server_name("b1.gw.example.com"), None);
     }

@@ -29,10 +29,9 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::cluster::node_addr;
 use super::{Gateway, Harness, within};
 
-/// The host the fake broker advertises: it must never reach a client.
-const UPSTREAM_HOST: &str = "upstream.internal";
 /// A topic and a group outside every pool's grants: they must never reach a client.
 const SECRET_TOPIC: &str = "audit";
 const SECRET_GROUP: &str = "secret-group";
@@ -92,6 +91,7 @@ impl FakeBroker {
     async fn start() -> FakeBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
+        let port = i32::from(listener.local_addr().unwrap().port());
         let next = Arc::new(Mutex::new(Behaviour::default()));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let faulted = Arc::new(AtomicBool::new(false));
@@ -106,7 +106,7 @@ impl FakeBroker {
                     seen.requests.len() - 1
                 };
                 let shared = (conn, s.clone(), f.clone(), r.clone());
-                tokio::spawn(serve(stream, behaviour, shared));
+                tokio::spawn(serve(stream, behaviour, shared, port));
             }
         });
         FakeBroker {
@@ -174,6 +174,7 @@ fn answer(
     mut body: Bytes,
     n: usize,
     answer_acks0: bool,
+    port: i32,
 ) -> (Option<Bytes>, Vec<String>) {
     let marker = i64::try_from(n).unwrap();
     let tag = StrBytes::from_string(format!("n{n}"));
@@ -239,7 +240,7 @@ fn answer(
         }
         ApiKey::Metadata => {
             // Only all-topics requests are sent: the answer lists every topic.
-            (Some(metadata(version, correlation_id, tag)), vec![])
+            (Some(metadata(version, correlation_id, tag, port)), vec![])
         }
         ApiKey::ListGroups => {
             let mut resp = ListGroupsResponse::default();
@@ -264,13 +265,14 @@ fn answer(
     }
 }
 
-/// An all-topics Metadata response: the broker's own address and a secret topic among others.
-fn metadata(version: i16, correlation_id: i32, cluster: StrBytes) -> Bytes {
+/// An all-topics Metadata response: the broker's own address (node 1 at 127.0.0.1:`port`) and a
+/// secret topic among others.
+fn metadata(version: i16, correlation_id: i32, cluster: StrBytes, port: i32) -> Bytes {
     let mut resp = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
     broker.node_id = BrokerId(1);
-    broker.host = StrBytes::from_static_str(UPSTREAM_HOST);
-    broker.port = 9999;
+    broker.host = StrBytes::from_static_str("127.0.0.1");
+    broker.port = port;
     resp.brokers = vec![broker];
     resp.cluster_id = Some(cluster);
     resp.controller_id = BrokerId(1);
@@ -301,6 +303,7 @@ async fn serve(
         Arc<AtomicBool>,
         Arc<tokio::sync::Notify>,
     ),
+    port: i32,
 ) {
     let mut n = 0;
     // Responses sent so far, and one held back for a swap.
@@ -327,6 +330,7 @@ async fn serve(
             body,
             n,
             behaviour.answer_acks0,
+            port,
         );
         n += 1;
         seen.lock().unwrap().requests[conn].push((api, topics));
@@ -350,7 +354,12 @@ async fn serve(
             Some(Fault::Invent(k)) if k == sent => {
                 faulted.store(true, Ordering::SeqCst);
                 let invented = header.correlation_id.wrapping_add(1000);
-                out.push(metadata(9, invented, StrBytes::from_static_str("invented")));
+                out.push(metadata(
+                    9,
+                    invented,
+                    StrBytes::from_static_str("invented"),
+                    port,
+                ));
                 out.push(frame);
             }
             _ => out.push(frame),
@@ -551,9 +560,10 @@ fn check_answer(payload: Bytes, e: &Expect, gateway: &str) -> Result<(), String>
             }) {
                 return bad("the secret topic leaked".to_owned());
             }
-            if r.brokers.iter().any(|b| {
-                b.host.as_str() == UPSTREAM_HOST || format!("{}:{}", b.host, b.port) != gateway
-            }) {
+            if r.brokers
+                .iter()
+                .any(|b| format!("{}:{}", b.host, b.port) != gateway)
+            {
                 return bad(format!("broker address leaked: {:?}", r.brokers));
             }
         }
@@ -641,7 +651,8 @@ async fn run_case(
         let Some(frame) = next_frame(&mut client).await else {
             break;
         };
-        check_answer(frame, &e, &gw.addr).map_err(|why| format!("response {got}: {why}"))?;
+        check_answer(frame, &e, &node_addr(gw, 1))
+            .map_err(|why| format!("response {got}: {why}"))?;
         got += 1;
     }
     let faulted = broker.faulted.load(Ordering::SeqCst);
@@ -898,7 +909,7 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
         correlation_id: 2,
         upstream_index: Some(0),
     };
-    check_answer(fetched, &e, &gw.addr).unwrap();
+    check_answer(fetched, &e, &node_addr(&gw, 1)).unwrap();
     let frame = next_frame(&mut client)
         .await
         .expect("the outer produce is answered");
@@ -951,7 +962,7 @@ async fn the_session_lifetime_is_capped_and_enforced() {
         correlation_id: 1,
         upstream_index: Some(0),
     };
-    check_answer(answer, &e, &gw.addr).unwrap();
+    check_answer(answer, &e, &node_addr(&gw, 1)).unwrap();
     // Then it ends, for that reason.
     assert_eq!(super::closed(&mut client).await, 0);
     let log = gw.process.stderr.clone();
@@ -1006,7 +1017,12 @@ async fn reauthentication_must_keep_the_identity() {
         correlation_id: 11,
         upstream_index: Some(0),
     };
-    check_answer(next_frame(&mut client).await.unwrap(), &e, &gw.addr).unwrap();
+    check_answer(
+        next_frame(&mut client).await.unwrap(),
+        &e,
+        &node_addr(&gw, 1),
+    )
+    .unwrap();
     // Another identity on the same connection: refused, and the connection ends.
     super::assert_refused(
         &mut client,

@@ -86,7 +86,8 @@ use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
 
 use super::super::wire::{Request, split_response};
 use super::{
-    CHECKED, Context, Denial, Patch, Reason, Verdict, advertised_versions, check, checked_range,
+    CHECKED, Context, Denial, Nodes, Patch, Reason, Verdict, advertised_versions, check,
+    checked_range,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -260,15 +261,31 @@ fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Request {
     Request::parse(out.freeze()).expect("request parses")
 }
 
+/// Every node at the gateway's one address, as the tests of the per-API checks expect; the
+/// per-node rewriting has its own tests below.
+struct OneAddress;
+
+impl Nodes for OneAddress {
+    fn advertise(&self, _id: i32) -> Option<(StrBytes, i32)> {
+        Some((StrBytes::from_static_str(GW_HOST), GW_PORT))
+    }
+    fn seen(&self, _id: i32, _host: &str, _port: i32) {}
+    fn unmapped(&self, _id: i32) {}
+}
+
+fn nodes() -> Arc<dyn Nodes> {
+    Arc::new(OneAddress)
+}
+
 fn run(session: &Arc<Session>, req: &Request) -> (Verdict, Vec<Denial>) {
     run_with(session, req, false)
 }
 
 fn run_with(session: &Arc<Session>, req: &Request, pass_through: bool) -> (Verdict, Vec<Denial>) {
-    let advertised = (StrBytes::from_static_str(GW_HOST), GW_PORT);
+    let nodes = nodes();
     let cx = Context {
         session,
-        advertised: &advertised,
+        nodes: &nodes,
         pass_through,
     };
     let mut denials = Vec::new();
@@ -3239,7 +3256,7 @@ fn a_checked_api_outside_its_checked_versions_is_never_passed_through() {
 #[test]
 fn truncated_bodies_are_errors_never_panics() {
     let session = app();
-    let advertised = (StrBytes::from_static_str(GW_HOST), GW_PORT);
+    let nodes = nodes();
     let mut cases = 0;
     for &(api, lo, hi) in CHECKED {
         for version in lo..=hi {
@@ -3249,7 +3266,7 @@ fn truncated_bodies_are_errors_never_panics() {
                 let truncated = Request::parse(req.frame.slice(..header_len + cut)).unwrap();
                 let cx = Context {
                     session: &session,
-                    advertised: &advertised,
+                    nodes: &nodes,
                     pass_through: false,
                 };
                 let mut denials = Vec::new();
@@ -3280,7 +3297,7 @@ fn child_garbage_bodies() {
         return;
     }
     let session = app();
-    let advertised = (StrBytes::from_static_str(GW_HOST), GW_PORT);
+    let nodes = nodes();
     // A small deterministic generator (xorshift).
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -3305,7 +3322,7 @@ fn child_garbage_bodies() {
                 let mutated = Request::parse(Bytes::from(frame)).unwrap();
                 let cx = Context {
                     session: &session,
-                    advertised: &advertised,
+                    nodes: &nodes,
                     pass_through: false,
                 };
                 let mut denials = Vec::new();
@@ -3382,10 +3399,10 @@ fn child_decode_huge_array_length() {
     }
     let session = app();
     let req = produce_claiming_huge_array(3);
-    let advertised = (StrBytes::from_static_str(GW_HOST), GW_PORT);
+    let nodes = nodes();
     let cx = Context {
         session: &session,
-        advertised: &advertised,
+        nodes: &nodes,
         pass_through: false,
     };
     let mut denials = Vec::new();
@@ -3819,5 +3836,191 @@ fn txn_offset_commit_refuses_topics_one_by_one_and_groups_whole() {
             txn_offset_commit_codes(&resp),
             [("events-a".to_owned(), vec![(0, GROUP_DENIED)])]
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-node addresses in responses that name brokers
+
+/// Nodes 1-3 at their own ports; any other id cannot be routed. Records what it saw.
+#[derive(Default)]
+struct ThreeNodes {
+    seen: std::sync::Mutex<Vec<(i32, String, i32)>>,
+    unmapped: std::sync::Mutex<Vec<i32>>,
+}
+
+impl Nodes for ThreeNodes {
+    fn advertise(&self, id: i32) -> Option<(StrBytes, i32)> {
+        (1..=3)
+            .contains(&id)
+            .then(|| (StrBytes::from_static_str(GW_HOST), GW_PORT + 1 + id))
+    }
+    fn seen(&self, id: i32, host: &str, port: i32) {
+        self.seen.lock().unwrap().push((id, host.to_owned(), port));
+    }
+    fn unmapped(&self, id: i32) {
+        self.unmapped.lock().unwrap().push(id);
+    }
+}
+
+fn run_three(session: &Arc<Session>, req: &Request, nodes: &Arc<ThreeNodes>) -> Forwarded {
+    let dyn_nodes: Arc<dyn Nodes> = Arc::clone(nodes) as Arc<dyn Nodes>;
+    let cx = Context {
+        session,
+        nodes: &dyn_nodes,
+        pass_through: false,
+    };
+    let mut denials = Vec::new();
+    let verdict = check(req, &cx, &mut denials).expect("checks");
+    assert!(denials.is_empty());
+    forwarded(verdict)
+}
+
+/// Node 1, 2 and 99 (unroutable) at their upstream addresses.
+fn upstream_brokers() -> Vec<(i32, &'static str, i32)> {
+    vec![
+        (1, "broker-1.internal", 9092),
+        (2, "broker-2.internal", 9093),
+        (99, "broker-99.internal", 9099),
+    ]
+}
+
+#[test]
+fn metadata_and_describe_cluster_give_each_node_its_address_and_leave_out_the_unroutable() {
+    let session = cluster_admin();
+    for version in versions(ApiKey::Metadata) {
+        let nodes = Arc::new(ThreeNodes::default());
+        let req = request(ApiKey::Metadata, version, &MetadataRequest::default());
+        let f = run_three(&session, &req, &nodes);
+        let mut upstream = MetadataResponse::default();
+        upstream.brokers = upstream_brokers()
+            .into_iter()
+            .map(|(id, host, port)| {
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(s(host))
+                    .with_port(port)
+            })
+            .collect();
+        let resp = patched(f.patch.expect("the rewrite"), version, &upstream);
+        let got: Vec<_> = resp
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, GW_HOST.to_owned(), GW_PORT + 2),
+                (2, GW_HOST.to_owned(), GW_PORT + 3)
+            ],
+            "Metadata v{version}"
+        );
+        let seen: Vec<_> = upstream_brokers()
+            .into_iter()
+            .map(|(id, h, p)| (id, h.to_owned(), p))
+            .collect();
+        assert_eq!(
+            *nodes.seen.lock().unwrap(),
+            seen,
+            "every upstream address learned"
+        );
+        assert_eq!(*nodes.unmapped.lock().unwrap(), [99]);
+    }
+    for version in versions(ApiKey::DescribeCluster) {
+        let nodes = Arc::new(ThreeNodes::default());
+        let req = request(
+            ApiKey::DescribeCluster,
+            version,
+            &DescribeClusterRequest::default(),
+        );
+        let f = run_three(&session, &req, &nodes);
+        let mut upstream = DescribeClusterResponse::default();
+        upstream.brokers = upstream_brokers()
+            .into_iter()
+            .map(|(id, host, port)| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(id))
+                    .with_host(s(host))
+                    .with_port(port)
+            })
+            .collect();
+        let resp = patched(f.patch.expect("the rewrite"), version, &upstream);
+        let got: Vec<_> = resp
+            .brokers
+            .iter()
+            .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, GW_HOST.to_owned(), GW_PORT + 2),
+                (2, GW_HOST.to_owned(), GW_PORT + 3)
+            ],
+            "DescribeCluster v{version}"
+        );
+        assert_eq!(*nodes.unmapped.lock().unwrap(), [99]);
+    }
+}
+
+#[test]
+fn find_coordinator_names_the_coordinators_node_or_not_available() {
+    let session = app();
+    for version in versions(ApiKey::FindCoordinator) {
+        for (node, want) in [
+            (2, Some(GW_PORT + 3)),
+            // A coordinator the gateway cannot route: COORDINATOR_NOT_AVAILABLE, so that the
+            // client asks again; never the broker's own address.
+            (99, None),
+        ] {
+            let nodes = Arc::new(ThreeNodes::default());
+            let req = request(
+                ApiKey::FindCoordinator,
+                version,
+                &find_coordinator(version, 0, &["app-1"]),
+            );
+            let f = run_three(&session, &req, &nodes);
+            let mut upstream = FindCoordinatorResponse::default();
+            if version < 4 {
+                upstream.node_id = BrokerId(node);
+                upstream.host = s("broker.internal");
+                upstream.port = 9093;
+            } else {
+                upstream.coordinators = vec![
+                    kafka_protocol::messages::find_coordinator_response::Coordinator::default()
+                        .with_key(s("app-1"))
+                        .with_node_id(BrokerId(node))
+                        .with_host(s("broker.internal"))
+                        .with_port(9093),
+                ];
+            }
+            let resp = patched(f.patch.expect("the rewrite"), version, &upstream);
+            let (code, id, host, port) = if version < 4 {
+                (
+                    resp.error_code,
+                    resp.node_id.0,
+                    resp.host.to_string(),
+                    resp.port,
+                )
+            } else {
+                let c = &resp.coordinators[0];
+                (c.error_code, c.node_id.0, c.host.to_string(), c.port)
+            };
+            match want {
+                Some(p) => assert_eq!(
+                    (code, id, host.as_str(), port),
+                    (0, node, GW_HOST, p),
+                    "v{version}"
+                ),
+                None => {
+                    assert_eq!(
+                        (code, id, host.as_str(), port),
+                        (15, -1, "", -1),
+                        "v{version}"
+                    );
+                    assert_eq!(*nodes.unmapped.lock().unwrap(), [99]);
+                }
+            }
+        }
     }
 }
