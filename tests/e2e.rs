@@ -447,17 +447,40 @@ fn a_session_that_expires_without_reauthentication_is_closed() {
         assert_eq!(login.error_code, 0);
         assert!(login.session_lifetime_ms > 0 && login.session_lifetime_ms <= 3_000);
         let md = c.call(12, MetadataRequest::default()).await.unwrap();
-        // Until the gateway routes to every broker, each of the three is listed at the
-        // gateway's address (which forwards to the fronted one).
+        // Each of the three brokers at its own gateway port, on the gateway's host; none at
+        // its own address.
         assert_eq!(md.brokers.len(), 3);
+        let (host, bootstrap_port) = stack.gateway.rsplit_once(':').unwrap();
+        let upstream: Vec<String> = {
+            let cluster = cluster();
+            cluster
+                .node_ids()
+                .iter()
+                .filter_map(|&id| cluster.broker_addr(id).map(str::to_owned))
+                .collect()
+        };
+        let mut ports = std::collections::BTreeSet::new();
         for b in &md.brokers {
+            let addr = format!("{}:{}", b.host, b.port);
             assert_eq!(
-                format!("{}:{}", b.host, b.port),
-                stack.gateway,
-                "broker {}'s address is rewritten to the gateway's",
+                b.host.as_str(),
+                host,
+                "broker {} on the gateway's host",
                 b.node_id.0
             );
+            assert_ne!(
+                b.port.to_string(),
+                bootstrap_port,
+                "a node port, not the bootstrap"
+            );
+            assert!(
+                !upstream.contains(&addr),
+                "broker {} leaks {addr}",
+                b.node_id.0
+            );
+            ports.insert(b.port);
         }
+        assert_eq!(ports.len(), 3, "a port per broker: {:?}", md.brokers);
         let closed = tokio::time::timeout(Duration::from_secs(20), c.read_to_close()).await;
         assert_eq!(closed.expect("closed at expiry").unwrap(), 0);
     });

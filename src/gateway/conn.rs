@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use poolgate::gate::{Gate, Session};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::acl::{self, Context, Verdict};
 use super::brokers::{Brokers, ConnectError};
 use super::metrics::Metrics;
+use super::outbox::{Outbox, write_all_parts};
 use super::pairing::{MAX_UNANSWERED, Pairing, pair, response_id};
 use super::peers::Peers;
 use super::routing::{Addresses, Target};
@@ -402,7 +403,8 @@ where
     let mut frames = Frames::default();
     let session = match tokio::time::timeout_at(
         login_deadline,
-        login(&mut stream, &mut frames, &shared, peer, target),
+        // Boxed: the login's state is freed when it ends, not carried by the session.
+        Box::pin(login(&mut stream, &mut frames, &shared, peer, target)),
     )
     .await
     {
@@ -413,7 +415,8 @@ where
             return Ok(());
         }
     };
-    let upstream = match shared.brokers.connect(target).await {
+    // Boxed: connecting (and perhaps refreshing the broker map) is not carried by the session.
+    let upstream = match Box::pin(shared.brokers.connect(target)).await {
         Ok(s) => s,
         Err(ConnectError::UnknownNode(id)) => {
             tracing::warn!(target: "poolgate::audit", event = "unknown_node", peer = %peer, node = id, "the cluster has no such broker; closing the connection");
@@ -449,8 +452,7 @@ where
 {
     let (mut client_r, client_w) = tokio::io::split(stream);
     let mut frames = frames;
-    let (up_r, up_w) = upstream.into_split();
-    let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
+    let (up_r, mut up_w) = upstream.into_split();
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     // Requests whose response is not yet written to the client: an idle connection has none.
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -458,7 +460,7 @@ where
         rx,
         Arc::clone(&in_flight),
         up_r,
-        BufWriter::with_capacity(64 * 1024, client_w),
+        Outbox::new(client_w),
         Arc::clone(&shared.metrics),
         peer,
     ));
@@ -526,7 +528,16 @@ where
                 Pending::Local(frame)
             }
             ApiKey::SaslAuthenticate => {
-                match sasl_authenticate(shared, peer, &req, &mut sasl, Some(&session)).await {
+                // Boxed: re-authentication is rare, its state is not carried by every session.
+                match Box::pin(sasl_authenticate(
+                    shared,
+                    peer,
+                    &req,
+                    &mut sasl,
+                    Some(&session),
+                ))
+                .await
+                {
                     Ok(Step::Success(frame, new)) => {
                         session = new;
                         expiry = Instant::now() + session_lifetime(shared, &session);
@@ -644,18 +655,17 @@ where
 /// Where the correlation id sits in a frame: after the length, the API key and the version.
 const CORRELATION_ID: std::ops::Range<usize> = 8..12;
 
-/// Writes a request frame upstream with the gateway's correlation id in place of the client's.
+/// Writes a request frame upstream with the gateway's correlation id in place of the client's,
+/// in one vectored write.
 async fn forward_as<W: AsyncWrite + Unpin>(
-    up: &mut BufWriter<W>,
+    up: &mut W,
     wire: &Bytes,
     upstream_id: i32,
 ) -> std::io::Result<()> {
     // `Request::from_wire` refuses frames too short to hold a header.
     let (head, rest) = wire.split_at(CORRELATION_ID.start.min(wire.len()));
-    up.write_all(head).await?;
-    up.write_all(&upstream_id.to_be_bytes()).await?;
-    up.write_all(rest.get(4..).unwrap_or_default()).await?;
-    up.flush().await
+    let id = upstream_id.to_be_bytes();
+    write_all_parts(up, &[head, &id, rest.get(4..).unwrap_or_default()]).await
 }
 
 /// The session's remaining lifetime, reported as `session_lifetime_ms` and enforced: the time
@@ -711,7 +721,7 @@ async fn respond<R, W>(
     mut rx: mpsc::Receiver<Pending>,
     in_flight: Arc<AtomicUsize>,
     mut upstream: R,
-    mut client: W,
+    mut client: Outbox<W>,
     metrics: Arc<Metrics>,
     peer: SocketAddr,
 ) -> Result<(), End>
@@ -776,7 +786,7 @@ where
         };
         let Some(item) = item else { break };
         match item {
-            Pending::Local(frame) => client.write_all(&frame).await.map_err(WireError::from)?,
+            Pending::Local(frame) => client.put(&[&frame]).await.map_err(WireError::from)?,
             Pending::Unanswered { upstream_id } => {
                 if unanswered.len() == MAX_UNANSWERED {
                     unanswered.pop_front();
@@ -820,7 +830,6 @@ where
         }
         in_flight.fetch_sub(1, Ordering::AcqRel);
     }
-    client.flush().await.map_err(WireError::from)?;
     let _ = client.shutdown().await;
     Ok(())
 }
@@ -828,7 +837,7 @@ where
 /// Writes the upstream response `wire` to the client as the answer to its request
 /// `correlation_id`, through the request's patch.
 async fn deliver<W: AsyncWrite + Unpin>(
-    client: &mut W,
+    client: &mut Outbox<W>,
     wire: Bytes,
     correlation_id: i32,
     api: ApiKey,
@@ -837,16 +846,9 @@ async fn deliver<W: AsyncWrite + Unpin>(
 ) -> Result<(), End> {
     let Some(patch) = patch else {
         // As received, under the client's correlation id (`response_id` checked the length).
-        client
-            .write_all(&wire[..4])
-            .await
-            .map_err(WireError::from)?;
-        client
-            .write_all(&correlation_id.to_be_bytes())
-            .await
-            .map_err(WireError::from)?;
+        let id = correlation_id.to_be_bytes();
         return Ok(client
-            .write_all(&wire[8..])
+            .put(&[&wire[..4], &id, &wire[8..]])
             .await
             .map_err(WireError::from)?);
     };
@@ -863,5 +865,5 @@ async fn deliver<W: AsyncWrite + Unpin>(
     out.put_slice(&body);
     let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
     out[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(client.write_all(&out).await.map_err(WireError::from)?)
+    Ok(client.put(&[&out]).await.map_err(WireError::from)?)
 }

@@ -13,6 +13,7 @@ mod alloc;
 mod brokers;
 mod conn;
 mod metrics;
+mod outbox;
 mod pairing;
 mod peers;
 mod routing;
@@ -441,17 +442,31 @@ async fn accept_loop(
             let result = match tls {
                 None => match accept {
                     Accept::Fixed(target) => {
-                        conn::serve(tcp, peer, Arc::clone(&shared), deadline, target).await
+                        Box::pin(conn::serve(
+                            tcp,
+                            peer,
+                            Arc::clone(&shared),
+                            deadline,
+                            target,
+                        ))
+                        .await
                     }
                     // SNI routing requires TLS (checked at start).
                     Accept::ServerName => Ok(()),
                 },
                 Some(acceptor) => {
-                    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                    // Boxed: the handshake's state is freed once it ends.
+                    match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
                         Ok(Ok(stream)) => match target_of(&stream, accept, &shared, peer) {
                             Some(target) => {
-                                conn::serve(stream, peer, Arc::clone(&shared), deadline, target)
-                                    .await
+                                Box::pin(conn::serve(
+                                    stream,
+                                    peer,
+                                    Arc::clone(&shared),
+                                    deadline,
+                                    target,
+                                ))
+                                .await
                             }
                             None => Ok(()),
                         },

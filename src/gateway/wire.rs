@@ -42,8 +42,6 @@ pub enum WireError {
 
 /// Bytes read ahead for a frame whose length is not known yet.
 const READ_AHEAD: usize = 8 * 1024;
-/// A buffer left empty with more capacity than this is released (idle connections stay small).
-const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// A cancel-safe frame reader. Every byte read stays in `self` until its frame is whole, so a
 /// `select!` that drops a pending [`Frames::next`] (a timer, a response, a shutdown) loses
@@ -75,8 +73,24 @@ impl Frames {
             if let Some(frame) = self.take(cap)? {
                 return Ok(frame);
             }
-            // `read_buf` is cancel-safe: bytes it read are in `self.buf`.
-            if io.read_buf(&mut self.buf).await? == 0 {
+            let read = if self.buf.is_empty() {
+                // Between frames, wait without holding a buffer: the first bytes land on the
+                // stack of this poll and are copied at once (nothing is awaited in between, so
+                // this stays cancel-safe). An idle connection holds no read buffer at all.
+                let buf = &mut self.buf;
+                std::future::poll_fn(|cx| {
+                    let mut first = [0u8; READ_AHEAD];
+                    let mut rb = tokio::io::ReadBuf::new(&mut first);
+                    std::task::ready!(std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb))?;
+                    buf.extend_from_slice(rb.filled());
+                    std::task::Poll::Ready(Ok::<usize, std::io::Error>(rb.filled().len()))
+                })
+                .await?
+            } else {
+                // `read_buf` is cancel-safe: bytes it read are in `self.buf`.
+                io.read_buf(&mut self.buf).await?
+            };
+            if read == 0 {
                 return Err(if self.buf.is_empty() {
                     WireError::Closed
                 } else {
@@ -89,10 +103,12 @@ impl Frames {
     /// Splits off the first frame when it is whole; otherwise makes room for the rest of it.
     fn take(&mut self, cap: usize) -> Result<Option<Bytes>, WireError> {
         let Some(prefix) = self.buf.first_chunk::<4>() else {
-            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            if self.buf.is_empty() {
+                // Release what is left of the last frame's allocation (see `next`).
                 self.buf = BytesMut::new();
+            } else {
+                self.buf.reserve(READ_AHEAD);
             }
-            self.buf.reserve(READ_AHEAD);
             return Ok(None);
         };
         let len = i32::from_be_bytes(*prefix);
