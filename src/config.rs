@@ -153,6 +153,8 @@ pub(crate) struct RawGateway {
     pub(crate) node_port_base: Option<Spanned<i64>>,
     pub(crate) sni_node_pattern: Option<Spanned<String>>,
     pub(crate) metadata_refresh_interval: Option<Spanned<String>>,
+    pub(crate) drain_timeout: Option<Spanned<String>>,
+    pub(crate) max_connection_age: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -533,6 +535,49 @@ pub struct GatewayConfig {
     /// learning them from every Metadata and DescribeCluster response it forwards (default 5
     /// minutes, Kafka's `metadata.max.age.ms`).
     pub metadata_refresh_interval: Duration,
+    /// On SIGTERM or SIGINT, how long sessions may take to answer the requests they have in
+    /// flight before the gateway closes them and exits (default 30 seconds).
+    pub drain_timeout: Duration,
+    /// A connection older than this (minus up to a tenth, at random, so that connections made
+    /// together do not all close together) is closed when it has nothing in flight, so that
+    /// clients spread over instances added since (default: none).
+    pub max_connection_age: Option<Duration>,
+}
+
+impl GatewayConfig {
+    /// The fields that differ between `self` and `new` and that a running gateway cannot take
+    /// without a restart: everything about listeners, routing and connections. The fields a
+    /// reload takes are `pass_through`, `idle_timeout`... none yet: every `[gateway]` field
+    /// binds a listener or a connection's limits, so any change is named here.
+    pub fn restart_required(&self, new: &GatewayConfig) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! compare {
+            ($($field:ident),* $(,)?) => {
+                $(if self.$field != new.$field { out.push(stringify!($field)); })*
+            };
+        }
+        compare!(
+            allow_plaintext,
+            pass_through,
+            login_timeout,
+            idle_timeout,
+            max_session_lifetime,
+            max_frame_bytes,
+            max_connections,
+            max_connections_per_peer,
+            failure_delay,
+            max_failure_delay,
+            metrics_listen,
+            routing,
+            node_ids,
+            node_port_base,
+            sni_node_pattern,
+            metadata_refresh_interval,
+            drain_timeout,
+            max_connection_age,
+        );
+        out
+    }
 }
 
 /// How a client connection names its broker.
@@ -574,6 +619,8 @@ impl Default for GatewayConfig {
             node_port_base: None,
             sni_node_pattern: None,
             metadata_refresh_interval: Duration::from_secs(300),
+            drain_timeout: Duration::from_secs(30),
+            max_connection_age: None,
         }
     }
 }
@@ -623,6 +670,10 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
     duration(&raw.max_session_lifetime, "max_session_lifetime", &mut cap);
     g.max_session_lifetime = (cap != Duration::MAX).then_some(cap);
     duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
+    duration(&raw.drain_timeout, "drain_timeout", &mut g.drain_timeout);
+    let mut age = Duration::MAX;
+    duration(&raw.max_connection_age, "max_connection_age", &mut age);
+    g.max_connection_age = (age != Duration::MAX).then_some(age);
     duration(
         &raw.metadata_refresh_interval,
         "metadata_refresh_interval",

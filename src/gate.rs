@@ -313,6 +313,48 @@ impl moka::Expiry<Box<str>, Arc<CachedLogin>> for UntilExp {
 }
 
 /// Whether a start-up failure is the IdP's (retry later) rather than the configuration's.
+/// Whether two provider configurations are the same in every setting (compared as written out,
+/// since policies hold compiled parts).
+fn same_provider(a: &crate::config::ProviderConfig, b: &crate::config::ProviderConfig) -> bool {
+    a.id == b.id
+        && a.source == b.source
+        && format!("{:?}", a.policy) == format!("{:?}", b.policy)
+        && format!("{:?}", a.store) == format!("{:?}", b.store)
+}
+
+/// Starts one provider; when its keys cannot be fetched now for a reason that may pass, it
+/// starts empty and retries in the background, and the failure is returned beside it.
+async fn start_provider_lenient(
+    p: &crate::config::ProviderConfig,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Provider, Option<GateError>), GateError> {
+    let start = |store: crate::keystore::KeyStoreConfig| {
+        Provider::start(p.policy.clone(), p.source.clone(), store, clock.clone())
+    };
+    match start(p.store.clone()).await {
+        Ok(provider) => Ok((provider, None)),
+        Err(source) if tolerable(&source) => {
+            let failure = GateError::KeyStore {
+                provider: p.id.clone(),
+                source,
+            };
+            let empty = crate::keystore::KeyStoreConfig {
+                start_empty: true,
+                ..p.store.clone()
+            };
+            let provider = start(empty).await.map_err(|source| GateError::KeyStore {
+                provider: p.id.clone(),
+                source,
+            })?;
+            Ok((provider, Some(failure)))
+        }
+        Err(source) => Err(GateError::KeyStore {
+            provider: p.id.clone(),
+            source,
+        }),
+    }
+}
+
 fn tolerable(e: &KeyStoreError) -> bool {
     use crate::discovery::DiscoveryError;
     use crate::fetch::FetchError;
@@ -449,33 +491,42 @@ impl Gate {
         let mut providers = Vec::new();
         let mut degraded = Vec::new();
         for p in config.providers() {
-            let start = |store: crate::keystore::KeyStoreConfig| {
-                Provider::start(p.policy.clone(), p.source.clone(), store, clock.clone())
-            };
-            let provider = match start(p.store.clone()).await {
-                Ok(provider) => provider,
-                Err(source) if tolerable(&source) => {
-                    degraded.push(GateError::KeyStore {
-                        provider: p.id.clone(),
-                        source,
-                    });
-                    let empty = crate::keystore::KeyStoreConfig {
-                        start_empty: true,
-                        ..p.store.clone()
-                    };
-                    start(empty).await.map_err(|source| GateError::KeyStore {
-                        provider: p.id.clone(),
-                        source,
-                    })?
-                }
-                Err(source) => {
-                    return Err(GateError::KeyStore {
-                        provider: p.id.clone(),
-                        source,
-                    });
-                }
-            };
+            let (provider, failure) = start_provider_lenient(p, &clock).await?;
             providers.push(provider);
+            degraded.extend(failure);
+        }
+        let validator = Validator::with_clock(providers, clock)?;
+        Ok((Gate::new(config, validator), degraded))
+    }
+
+    /// A gate for a new `config` (a configuration reload): a provider configured exactly as
+    /// before (same id, policy, key source and fetch settings) keeps its key store and keys, so
+    /// a reload causes no refetch; the others start as in [`Gate::start_lenient`]. The token
+    /// cache starts empty, since pools and grants may have changed. This gate is untouched.
+    ///
+    /// # Errors
+    /// [`GateError`] for a configuration that cannot work.
+    pub async fn reload(&self, config: Config) -> Result<(Gate, Vec<GateError>), GateError> {
+        let clock = Arc::clone(self.inner.validator.clock());
+        let mut providers = Vec::new();
+        let mut degraded = Vec::new();
+        for p in config.providers() {
+            let kept = self
+                .inner
+                .config
+                .providers()
+                .iter()
+                .find(|old| same_provider(old, p))
+                .and_then(|old| self.inner.provider_ids.iter().position(|id| *id == old.id))
+                .and_then(|i| self.inner.validator.providers().get(i).cloned());
+            match kept {
+                Some(provider) => providers.push(provider),
+                None => {
+                    let (provider, failure) = start_provider_lenient(p, &clock).await?;
+                    providers.push(provider);
+                    degraded.extend(failure);
+                }
+            }
         }
         let validator = Validator::with_clock(providers, clock)?;
         Ok((Gate::new(config, validator), degraded))

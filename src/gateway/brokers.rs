@@ -112,6 +112,11 @@ impl Brokers {
             .store(i64::try_from(known).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
+    /// Whether the cluster has answered the gateway once (for readiness).
+    pub fn is_known(&self) -> bool {
+        self.snapshot().known
+    }
+
     /// The upstream address of node `id`, if the map has it.
     pub fn address(&self, id: i32) -> Option<String> {
         self.snapshot().nodes.get(&id).map(|n| n.addr.clone())

@@ -3,8 +3,8 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -16,7 +16,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use poolgate::gate::{Gate, Session};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
 use super::acl::{self, Context, Verdict};
@@ -36,8 +36,8 @@ const UPSTREAM_MAX_FRAME: usize = 1 << 30;
 const MAX_IN_FLIGHT: usize = 1024;
 /// The shortest session lifetime reported and enforced.
 const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(1);
-/// How long a closing connection may take to deliver its last responses.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a connection past `max_connection_age` but busy looks again.
+const AGED_RECHECK: Duration = Duration::from_millis(100);
 
 const OAUTHBEARER: &str = "OAUTHBEARER";
 const SASL_FAILED: i16 = 58;
@@ -46,8 +46,9 @@ const UNSUPPORTED_VERSION: i16 = 35;
 
 /// Everything the connections share.
 pub struct Shared {
-    /// The authenticator.
-    pub gate: Gate,
+    /// The authenticator; a configuration reload swaps it (sessions keep what they logged in
+    /// with until they re-authenticate).
+    pub gate: RwLock<Gate>,
     /// The broker map: where each node is, and the API versions offered for it.
     pub brokers: Arc<Brokers>,
     /// The addresses clients are given for each node.
@@ -66,6 +67,24 @@ pub struct Shared {
     pub idle_timeout: Duration,
     /// The longest session a login gets, whatever its token's lifetime.
     pub max_session_lifetime: Option<Duration>,
+    /// Set when the gateway drains: sessions answer what is in flight, then close.
+    pub drain: watch::Receiver<bool>,
+    /// How long a draining session may take to answer what it has in flight.
+    pub drain_timeout: Duration,
+    /// Connections older than about this are closed when nothing is in flight.
+    pub max_connection_age: Option<Duration>,
+    /// Notified whenever a client connection ends (the drain waits on it).
+    pub closed: Notify,
+}
+
+impl Shared {
+    /// The authenticator now in force.
+    pub fn gate(&self) -> Gate {
+        self.gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// How a connection ended, for the log.
@@ -104,6 +123,12 @@ pub enum End {
     /// The client came to a node the cluster does not have.
     #[error("node {0} is not a broker of the cluster")]
     UnknownNode(i32),
+    /// The gateway is draining (SIGTERM or SIGINT).
+    #[error("the gateway is shutting down")]
+    Draining,
+    /// The connection reached `max_connection_age` with nothing in flight.
+    #[error("older than the maximum connection age")]
+    Aged,
 }
 
 impl End {
@@ -121,6 +146,8 @@ impl End {
             End::Refused(_) => Some("refused_api"),
             End::StrayResponse => Some("stray_response"),
             End::UnknownNode(_) => Some("unknown_node"),
+            End::Draining => Some("draining"),
+            End::Aged => Some("max_connection_age"),
         }
     }
 }
@@ -226,7 +253,8 @@ async fn sasl_authenticate(
         Sasl::Handshaken => {
             let r: SaslAuthenticateRequest = req.decode()?;
             *sasl = Sasl::Idle;
-            let outcome = shared.gate.authenticate(&r.auth_bytes).await;
+            let gate = shared.gate();
+            let outcome = gate.authenticate(&r.auth_bytes).await;
             let (ok_label, fail_label) = if reauth {
                 ("reauth_success", "reauth_failure")
             } else {
@@ -249,7 +277,7 @@ async fn sasl_authenticate(
                         );
                         *sasl = Sasl::Challenged("principal_changed");
                         tokio::time::sleep(shared.peers.failed(peer.ip())).await;
-                        let sasl_config = shared.gate.config().sasl();
+                        let sasl_config = gate.config().sasl();
                         let challenge = poolgate::sasl::ErrorChallenge {
                             scope: sasl_config.challenge_scope.clone(),
                             openid_configuration: sasl_config
@@ -466,6 +494,11 @@ where
     ));
 
     let mut expiry = Instant::now() + session_lifetime(shared, &session);
+    let mut drain = shared.drain.clone();
+    let mut aged_at = shared
+        .max_connection_age
+        .map(|age| Instant::now() + jittered(age))
+        .unwrap_or_else(far_future);
     let mut sasl = Sasl::Idle;
     let mut denials = Vec::new();
     let mut writer_done = None;
@@ -496,6 +529,21 @@ where
             () = tokio::time::sleep_until(expiry) => {
                 tracing::info!(target: "poolgate::audit", event = "session_expired", peer = %peer, identity = session.identity());
                 break Err(End::Expired);
+            }
+            // Stop reading; what is in flight is still answered (below), then the connection
+            // closes.
+            _ = drain.wait_for(|draining| *draining) => {
+                tracing::debug!(peer = %peer, in_flight = in_flight.load(Ordering::Acquire), "draining");
+                break Err(End::Draining);
+            }
+            () = tokio::time::sleep_until(aged_at) => {
+                if in_flight.load(Ordering::Acquire) > 0 || frames.is_partial() {
+                    // Look again soon: an old connection closes between requests only.
+                    aged_at = Instant::now() + AGED_RECHECK;
+                    continue;
+                }
+                tracing::info!(peer = %peer, identity = session.identity(), "closing a connection older than max_connection_age");
+                break Err(End::Aged);
             }
         };
         let frame = match frame {
@@ -644,7 +692,7 @@ where
     drop(tx);
     let writer_result = match writer_done {
         Some(r) => r,
-        None => match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {
+        None => match tokio::time::timeout(shared.drain_timeout, writer).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) | Err(_) => Ok(()),
         },
@@ -668,12 +716,29 @@ async fn forward_as<W: AsyncWrite + Unpin>(
     write_all_parts(up, &[head, &id, rest.get(4..).unwrap_or_default()]).await
 }
 
+/// `age` less up to a tenth of it, at random: connections made together do not all close
+/// together.
+fn jittered(age: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let tenth = age / 10;
+    let nanos = u64::try_from(tenth.as_nanos()).unwrap_or(u64::MAX);
+    age - Duration::from_nanos(random.checked_rem(nanos.max(1)).unwrap_or(0))
+}
+
+/// An instant no timer reaches (a disabled deadline in a `select!`).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
 /// The session's remaining lifetime, reported as `session_lifetime_ms` and enforced: the time
 /// left on the token, capped by `max_session_lifetime`, but at least a second. A token accepted
 /// within the clock skew after its expiry (or with under a second left, as `exp` has whole
 /// seconds) would otherwise report 0, which KIP-368 clients read as "never re-authenticate".
 fn session_lifetime(shared: &Shared, session: &Session) -> Duration {
-    let left = session.lifetime_at(shared.gate.validator().clock().now());
+    let left = session.lifetime_at(shared.gate().validator().clock().now());
     shared
         .max_session_lifetime
         .map_or(left, |cap| left.min(cap))

@@ -18,6 +18,7 @@ pub struct Metrics {
     responses_dropped: Mutex<BTreeMap<&'static str, u64>>,
     unmapped: Mutex<BTreeMap<i32, u64>>,
     broker_refreshes: Mutex<BTreeMap<&'static str, u64>>,
+    reloads: Mutex<BTreeMap<&'static str, u64>>,
     /// Brokers in the gateway's broker map.
     pub brokers_known: AtomicI64,
     /// Requests forwarded to the upstream broker.
@@ -75,6 +76,13 @@ impl Metrics {
     /// Counts a broker left out of a response because its node id is outside `node_ids`.
     pub fn brokers_unmapped(&self, node: i32) {
         bump(&self.unmapped, node);
+    }
+
+    /// Counts a configuration reload (SIGHUP) by outcome: `ok`, `invalid` (the file has errors),
+    /// `restart_required` (a field that needs a restart changed) or `failed` (a provider could
+    /// not start).
+    pub fn reload(&self, outcome: &'static str) {
+        bump(&self.reloads, outcome);
     }
 
     /// Counts a refresh of the broker map: `ok` or `failed`.
@@ -222,6 +230,23 @@ impl Metrics {
         }
         family(
             &mut out,
+            "poolgate_config_reloads_total",
+            "counter",
+            "Configuration reloads (SIGHUP) by outcome.",
+        );
+        for (outcome, n) in self
+            .reloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "poolgate_config_reloads_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
             "poolgate_brokers_known",
             "gauge",
             "Brokers in the gateway's broker map.",
@@ -345,33 +370,62 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `addr` until the process ends.
+/// What the metrics listener asks of the gateway besides the counters.
+pub trait Status: Send + Sync + 'static {
+    /// The authenticator now in force (its key stores and token cache are reported).
+    fn gate(&self) -> Gate;
+    /// Why the gateway is not ready to take clients; empty when it is.
+    fn unready(&self) -> Vec<String>;
+}
+
+/// Serves `GET /metrics`, `GET /livez` and `GET /readyz` on `addr` until the process ends.
+///
+/// `/livez` answers 200 while the process serves. `/readyz` answers 200 when [`Status::unready`]
+/// is empty, and 503 with the reasons, one per line, otherwise.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    gate: Gate,
+    status: Arc<dyn Status>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    use axum::http::header;
+    use axum::http::{StatusCode, header};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let body = metrics.render(&gate);
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    body,
-                )
-            }
-        }),
-    );
+    let ready = Arc::clone(&status);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let body = metrics.render(&status.gate());
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
+        .route("/livez", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let reasons = ready.unready();
+                async move {
+                    if reasons.is_empty() {
+                        (StatusCode::OK, "ok\n".to_owned())
+                    } else {
+                        let mut body = reasons.join("\n");
+                        body.push('\n');
+                        (StatusCode::SERVICE_UNAVAILABLE, body)
+                    }
+                }
+            }),
+        );
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "metrics endpoint stopped");

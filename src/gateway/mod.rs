@@ -137,9 +137,14 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
         .build()
         .map_err(|e| CliError::usage(format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
-        let gate = Gate::start(config)
+        // A provider whose keys cannot be fetched yet starts empty and retries: the gateway
+        // starts, not ready (`/readyz`), and refuses its tokens until the keys load.
+        let (gate, degraded) = Gate::start_lenient(config, Arc::new(poolgate::SystemClock))
             .await
             .map_err(|e| CliError::failed(format!("cannot start: {e}")))?;
+        for e in &degraded {
+            tracing::warn!(error = %e, "a provider has no keys yet; retrying in the background");
+        }
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|e| CliError::usage(format!("--listen: cannot listen on {}: {e}", args.listen)))?;
@@ -166,15 +171,6 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             ),
         };
         let metrics = Arc::new(Metrics::default());
-        let metrics_addr = match args.metrics_listen.or(g.metrics_listen) {
-            Some(addr) => {
-                let (bound, _task) = metrics::serve(addr, Arc::clone(&metrics), gate.clone())
-                    .await
-                    .map_err(|e| CliError::usage(format!("metrics: cannot listen on {addr}: {e}")))?;
-                Some(bound)
-            }
-            None => None,
-        };
         let pass: Vec<ApiKey> = pass_through.iter().copied().collect();
         let brokers = Arc::new(Brokers::new(
             upstream.clone(),
@@ -195,8 +191,9 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             addresses: Arc::clone(&addresses),
             brokers: Arc::clone(&brokers),
         });
+        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            gate,
+            gate: std::sync::RwLock::new(gate),
             brokers,
             addresses,
             nodes,
@@ -211,7 +208,21 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             max_frame: g.max_frame_bytes,
             idle_timeout: g.idle_timeout,
             max_session_lifetime: g.max_session_lifetime,
+            drain: drain_rx,
+            drain_timeout: g.drain_timeout,
+            max_connection_age: g.max_connection_age,
+            closed: tokio::sync::Notify::new(),
         });
+        let metrics_addr = match args.metrics_listen.or(g.metrics_listen) {
+            Some(addr) => {
+                let status: Arc<dyn metrics::Status> = Arc::clone(&shared) as Arc<dyn metrics::Status>;
+                let (bound, _task) = metrics::serve(addr, Arc::clone(&shared.metrics), status)
+                    .await
+                    .map_err(|e| CliError::usage(format!("metrics: cannot listen on {addr}: {e}")))?;
+                Some(bound)
+            }
+            None => None,
+        };
         let nodes = match g.routing {
             Routing::Ports => format!(
                 "nodes {} on ports {}",
@@ -248,12 +259,187 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
                 Accept::Fixed(Target::Node(id)),
             ));
         }
-        tokio::select! {
-            _ = loops.join_next() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        Ok(0)
+        let signals = Signals::new()?;
+        serve_until_drained(signals, loops, shared, drain_tx, &args.config, &g).await
     })
+}
+
+/// The signals the gateway acts on.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| CliError::failed(format!("cannot handle signals: {e}")))
+        };
+        Ok(Signals {
+            terminate: listen(SignalKind::terminate())?,
+            interrupt: listen(SignalKind::interrupt())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn stop(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, reloading the configuration on SIGHUP; then drains: reports
+/// not ready, stops accepting, lets every session answer what it has in flight (within
+/// `drain_timeout`) and exits 0. A second SIGTERM or SIGINT exits at once, with 1.
+async fn serve_until_drained(
+    mut signals: Signals,
+    mut loops: tokio::task::JoinSet<()>,
+    shared: Arc<Shared>,
+    drain: tokio::sync::watch::Sender<bool>,
+    config: &std::path::Path,
+    started: &poolgate::config::GatewayConfig,
+) -> Result<u8, CliError> {
+    let signal = loop {
+        tokio::select! {
+            _ = loops.join_next() => {
+                return Err(CliError::failed("a listener stopped".to_owned()));
+            }
+            _ = signals.terminate.recv() => break "SIGTERM",
+            _ = signals.interrupt.recv() => break "SIGINT",
+            _ = signals.hangup.recv() => reload(&shared, config, started).await,
+        }
+    };
+    let open = || {
+        shared
+            .metrics
+            .open_connections
+            .load(std::sync::atomic::Ordering::Acquire)
+    };
+    let began = tokio::time::Instant::now();
+    tracing::info!(
+        signal,
+        connections = open(),
+        "draining: no new connections; open ones answer what they have in flight, then close"
+    );
+    let _ = drain.send(true);
+    // Dropping the accept loops closes the listeners.
+    loops.abort_all();
+    while loops.join_next().await.is_some() {}
+    let drained = async {
+        loop {
+            let closed = shared.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if open() <= 0 {
+                return;
+            }
+            closed.await;
+        }
+    };
+    tokio::select! {
+        () = drained => {
+            tracing::info!(took_ms = began.elapsed().as_millis(), "drained: every connection closed");
+            Ok(0)
+        }
+        () = tokio::time::sleep(shared.drain_timeout + Duration::from_secs(1)) => {
+            tracing::warn!(connections = open(), "drain_timeout passed: closing the connections left");
+            Ok(0)
+        }
+        signal = signals.stop() => {
+            tracing::warn!(signal, connections = open(), "second signal: exiting without waiting");
+            Ok(1)
+        }
+    }
+}
+
+/// Reloads the configuration file (SIGHUP): when the whole of it is valid and needs no restart,
+/// new logins use its providers, pools and grants at once, and existing sessions at their next
+/// re-authentication; otherwise the old one stays, and the error is logged and counted.
+async fn reload(
+    shared: &Shared,
+    path: &std::path::Path,
+    started: &poolgate::config::GatewayConfig,
+) {
+    let outcome = async {
+        let config = Config::load(path).map_err(|e| {
+            (
+                "invalid",
+                e.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            )
+        })?;
+        let changed = started.restart_required(config.gateway());
+        if !changed.is_empty() {
+            return Err((
+                "restart_required",
+                format!(
+                    "{}: [gateway] {} changed: these take a restart; nothing was reloaded",
+                    config.file(),
+                    changed
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let (gate, degraded) = shared
+            .gate()
+            .reload(config)
+            .await
+            .map_err(|e| ("failed", e.to_string()))?;
+        for e in &degraded {
+            tracing::warn!(error = %e, "reloaded provider has no keys yet; retrying in the background");
+        }
+        *shared
+            .gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = gate;
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            shared.metrics.reload("ok");
+            tracing::info!(target: "poolgate::audit", event = "config_reload", outcome = "ok", file = %path.display());
+        }
+        Err((why, error)) => {
+            shared.metrics.reload(why);
+            tracing::error!(target: "poolgate::audit", event = "config_reload", outcome = why, file = %path.display(), error = %error, "configuration not reloaded; the previous one stays in force");
+        }
+    }
+}
+
+impl metrics::Status for Shared {
+    fn gate(&self) -> Gate {
+        Shared::gate(self)
+    }
+
+    fn unready(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if *self.drain.borrow() {
+            why.push("draining".to_owned());
+        }
+        if !self.brokers.is_known() {
+            why.push("the upstream cluster has not answered yet".to_owned());
+        }
+        let gate = Shared::gate(self);
+        for (config, provider) in gate
+            .config()
+            .providers()
+            .iter()
+            .zip(gate.validator().providers())
+        {
+            if provider.store().stats().keys_loaded == 0 {
+                why.push(format!("provider `{}` has no usable keys yet", config.id));
+            }
+        }
+        why
+    }
 }
 
 /// Parses `--upstream`: a comma-separated bootstrap list of `HOST:PORT`.
@@ -485,7 +671,8 @@ async fn accept_loop(
             shared
                 .metrics
                 .open_connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            shared.closed.notify_waiters();
             if let Err(end) = result {
                 if let Some(reason) = end.drop_reason() {
                     shared.metrics.dropped(reason);
