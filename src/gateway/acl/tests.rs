@@ -232,8 +232,42 @@ fn denial_for(operation: Operation, resource: &str, reason: Reason) -> Denial {
     }
 }
 
+/// The versions offered for each checked API, written as the README's enforcement table lists
+/// them (never computed from the code's table: `the_checked_versions_are_the_readmes` compares).
+const OFFERED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 4, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+];
+
+/// The versions of `api` offered, from [`OFFERED`].
 fn versions(api: ApiKey) -> RangeInclusive<i16> {
-    let (lo, hi) = checked_range(api).expect("a checked API");
+    let &(_, lo, hi) = OFFERED
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .unwrap_or_else(|| panic!("{api:?} is not a checked API"));
     lo..=hi
 }
 
@@ -3241,7 +3275,7 @@ fn truncated_bodies_are_errors_never_panics() {
     let session = app();
     let advertised = (StrBytes::from_static_str(GW_HOST), GW_PORT);
     let mut cases = 0;
-    for (api, lo, hi) in checked() {
+    for &(api, lo, hi) in OFFERED {
         for version in lo..=hi {
             let req = sample(api, version);
             let header_len = req.frame.len() - req.body.len();
@@ -3289,7 +3323,7 @@ fn child_garbage_bodies() {
         state ^= state << 17;
         state
     };
-    for (api, lo, hi) in checked() {
+    for &(api, lo, hi) in OFFERED {
         for version in lo..=hi {
             let req = sample(api, version);
             let header_len = req.frame.len() - req.body.len();
@@ -3403,7 +3437,7 @@ fn a_huge_array_length_is_an_error_not_an_abort() {
 #[test]
 fn every_checked_api_and_version_gets_a_well_formed_verdict() {
     let session = app();
-    for (api, lo, hi) in checked() {
+    for &(api, lo, hi) in OFFERED {
         for version in lo..=hi {
             let req = sample(api, version);
             let (verdict, _) = run(&session, &req);
@@ -3500,25 +3534,45 @@ fn advertised_versions_without_upstream() {
     assert_eq!(range_of(&v, ApiKey::SaslHandshake), Some((1, 1)));
     assert_eq!(range_of(&v, ApiKey::SaslAuthenticate), Some((0, 2)));
     assert_eq!(range_of(&v, ApiKey::ApiVersions), Some((0, 3)));
-    for (api, lo, hi) in checked() {
-        let crate_range = api.valid_versions();
-        assert_eq!(
-            range_of(&v, api),
-            Some((lo.max(crate_range.min), hi.min(crate_range.max))),
-            "{api:?}"
-        );
+    for &(api, lo, hi) in OFFERED {
+        assert_eq!(range_of(&v, api), Some((lo, hi)), "{api:?}");
     }
-    assert_eq!(v.len(), 3 + checked().count(), "nothing else: {v:?}");
+    assert_eq!(v.len(), 3 + OFFERED.len(), "nothing else: {v:?}");
     assert_eq!(range_of(&v, ApiKey::Fetch), Some((4, 12)));
     assert_eq!(range_of(&v, ApiKey::DescribeAcls), None);
 }
 
 #[test]
+fn the_checked_versions_are_the_readmes() {
+    let mut code: Vec<_> = checked().collect();
+    let mut readme = OFFERED.to_vec();
+    code.sort_by_key(|&(api, ..)| api as i16);
+    readme.sort_by_key(|&(api, ..)| api as i16);
+    assert_eq!(code, readme);
+    for &(api, lo, hi) in OFFERED {
+        assert_eq!(checked_range(api), Some((lo, hi)), "{api:?}");
+    }
+    let unchecked = (0..1000)
+        .filter_map(|k| ApiKey::try_from(k).ok())
+        .filter(|api| !OFFERED.iter().any(|(k, ..)| k == api));
+    for api in unchecked {
+        assert_eq!(checked_range(api), None, "{api:?}");
+    }
+    // The README's enforcement table, where these literals come from.
+    let text = include_str!("../../../README.md");
+    for &(api, lo, hi) in OFFERED {
+        let entry = format!("{api:?} ({lo}-{hi})");
+        assert!(text.contains(&entry), "README.md lacks `{entry}`");
+    }
+}
+
+#[test]
 fn advertised_versions_intersect_with_the_upstream() {
     let mut upstream = ApiVersionsResponse::default();
-    upstream.api_keys = checked()
+    upstream.api_keys = OFFERED
+        .iter()
         .filter(|(api, ..)| *api != ApiKey::DeleteGroups)
-        .map(|(api, ..)| {
+        .map(|&(api, ..)| {
             let (lo, hi) = match api {
                 ApiKey::Fetch => (0, 11),
                 ApiKey::Produce => (5, 13),
