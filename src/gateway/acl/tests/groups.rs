@@ -1,0 +1,225 @@
+//! Consumer groups: membership, DescribeGroups, ListGroups, DeleteGroups.
+
+use super::*;
+
+#[test]
+fn group_membership_requests_need_read_on_the_group() {
+    let session = app();
+    for version in versions(ApiKey::JoinGroup) {
+        let req = request(ApiKey::JoinGroup, version, &join_group("other-1"));
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: JoinGroupResponse = answer_of(verdict, &req);
+        assert_eq!(resp.error_code, GROUP_DENIED, "JoinGroup v{version}");
+        assert_eq!(resp.generation_id, -1);
+
+        let req = request(ApiKey::JoinGroup, version, &join_group("app-1"));
+        let (verdict, denials) = run(&session, &req);
+        assert_untouched(verdict);
+        assert!(denials.is_empty());
+    }
+    for version in versions(ApiKey::Heartbeat) {
+        let req = request(ApiKey::Heartbeat, version, &heartbeat("other-1"));
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: HeartbeatResponse = answer_of(verdict, &req);
+        assert_eq!(resp.error_code, GROUP_DENIED, "Heartbeat v{version}");
+        let req = request(ApiKey::Heartbeat, version, &heartbeat("app-1"));
+        assert_untouched(run(&session, &req).0);
+    }
+    for version in versions(ApiKey::SyncGroup) {
+        let req = request(ApiKey::SyncGroup, version, &sync_group("other-1"));
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: SyncGroupResponse = answer_of(verdict, &req);
+        assert_eq!(resp.error_code, GROUP_DENIED, "SyncGroup v{version}");
+        let req = request(ApiKey::SyncGroup, version, &sync_group("app-1"));
+        assert_untouched(run(&session, &req).0);
+    }
+    for version in versions(ApiKey::LeaveGroup) {
+        let req = request(
+            ApiKey::LeaveGroup,
+            version,
+            &leave_group("other-1", version),
+        );
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
+        let resp: LeaveGroupResponse = answer_of(verdict, &req);
+        assert_eq!(resp.error_code, GROUP_DENIED, "LeaveGroup v{version}");
+        let req = request(ApiKey::LeaveGroup, version, &leave_group("app-1", version));
+        assert_untouched(run(&session, &req).0);
+    }
+}
+
+#[test]
+fn describe_on_a_group_is_not_enough_to_join_it() {
+    let session = session_with(&["allow Describe Group:app-*"]);
+    let req = request(ApiKey::JoinGroup, 9, &join_group("app-1"));
+    let (verdict, denials) = run(&session, &req);
+    assert_eq!(denials, [denial(Operation::Read, "Group:app-1")]);
+    let resp: JoinGroupResponse = answer_of(verdict, &req);
+    assert_eq!(resp.error_code, GROUP_DENIED);
+}
+
+#[test]
+fn describe_groups_partly_refused() {
+    let session = app();
+    for version in versions(ApiKey::DescribeGroups) {
+        let req = request(
+            ApiKey::DescribeGroups,
+            version,
+            &describe_groups(&["other-1", "app-1"]),
+        );
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(denials, [denial(Operation::Describe, "Group:other-1")]);
+        let f = forwarded(verdict);
+        let sent: DescribeGroupsRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+        assert_eq!(sent.groups, [group("app-1")], "v{version}");
+        let mut upstream = DescribeGroupsResponse::default();
+        upstream.groups = vec![described("app-1")];
+        let resp = patched(f.patch.expect("a patch"), version, &upstream);
+        let got: Vec<_> = resp
+            .groups
+            .iter()
+            .map(|g| (g.group_id.0.to_string(), g.error_code))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("app-1".to_owned(), 0),
+                ("other-1".to_owned(), GROUP_DENIED)
+            ],
+            "v{version}"
+        );
+        assert_eq!(resp.groups[0].group_state.as_str(), "Stable");
+
+        let req = request(
+            ApiKey::DescribeGroups,
+            version,
+            &describe_groups(&["other-1"]),
+        );
+        let resp: DescribeGroupsResponse = answer_of(run(&session, &req).0, &req);
+        assert_eq!(resp.groups.len(), 1);
+        assert_eq!(resp.groups[0].error_code, GROUP_DENIED, "v{version}");
+
+        let req = request(
+            ApiKey::DescribeGroups,
+            version,
+            &describe_groups(&["app-1"]),
+        );
+        assert_untouched(run(&session, &req).0);
+    }
+}
+
+#[test]
+fn describe_groups_authorized_operations_are_the_sessions() {
+    let session = app();
+    for version in 3..=6 {
+        let mut body = describe_groups(&["app-1"]);
+        body.include_authorized_operations = true;
+        let req = request(ApiKey::DescribeGroups, version, &body);
+        let f = forwarded(run(&session, &req).0);
+        let mut upstream = DescribeGroupsResponse::default();
+        upstream.groups = vec![described("app-1").with_authorized_operations(bits(&[
+            OP_READ,
+            OP_DELETE,
+            OP_DESCRIBE,
+        ]))];
+        let resp = match f.patch {
+            Some(p) => patched(p, version, &upstream),
+            None => upstream,
+        };
+        assert_eq!(
+            resp.groups[0].authorized_operations,
+            bits(&[OP_READ, OP_DESCRIBE]),
+            "v{version}: the session may not Delete `app-1`"
+        );
+    }
+}
+
+#[test]
+fn delete_groups_partly_refused() {
+    let session = app();
+    for version in versions(ApiKey::DeleteGroups) {
+        // Delete is granted on `app-tmp-*` only; Read on `app-*` does not imply it.
+        let req = request(
+            ApiKey::DeleteGroups,
+            version,
+            &delete_groups(&["app-1", "app-tmp-1", "other-1"]),
+        );
+        let (verdict, denials) = run(&session, &req);
+        assert_eq!(
+            denials,
+            [
+                denial(Operation::Delete, "Group:app-1"),
+                denial(Operation::Delete, "Group:other-1"),
+            ]
+        );
+        let f = forwarded(verdict);
+        let sent: DeleteGroupsRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
+        assert_eq!(sent.groups_names, [group("app-tmp-1")], "v{version}");
+        let mut upstream = DeleteGroupsResponse::default();
+        upstream.results = vec![DeletableGroupResult::default().with_group_id(group("app-tmp-1"))];
+        let resp = patched(f.patch.expect("a patch"), version, &upstream);
+        let got: Vec<_> = resp
+            .results
+            .iter()
+            .map(|g| (g.group_id.0.to_string(), g.error_code))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("app-tmp-1".to_owned(), 0),
+                ("app-1".to_owned(), GROUP_DENIED),
+                ("other-1".to_owned(), GROUP_DENIED),
+            ],
+            "v{version}"
+        );
+
+        let req = request(ApiKey::DeleteGroups, version, &delete_groups(&["other-1"]));
+        let resp: DeleteGroupsResponse = answer_of(run(&session, &req).0, &req);
+        assert_eq!(resp.results.len(), 1);
+        assert_eq!(resp.results[0].error_code, GROUP_DENIED);
+    }
+}
+
+#[test]
+fn list_groups_shows_only_describable_groups() {
+    let session = app();
+    for version in versions(ApiKey::ListGroups) {
+        let req = request(ApiKey::ListGroups, version, &ListGroupsRequest::default());
+        let (verdict, denials) = run(&session, &req);
+        assert!(denials.is_empty(), "filtering a listing is not a denial");
+        let f = forwarded(verdict);
+        assert!(f.frame.is_none());
+        let mut upstream = ListGroupsResponse::default();
+        upstream.groups = ["app-1", "other-1", "app-tmp-2", "secret-group"]
+            .iter()
+            .map(|g| {
+                ListedGroup::default()
+                    .with_group_id(group(g))
+                    .with_protocol_type(s("consumer"))
+            })
+            .collect();
+        let resp = patched(f.patch.expect("a filter"), version, &upstream);
+        let names: Vec<_> = resp.groups.iter().map(|g| g.group_id.0.as_str()).collect();
+        assert_eq!(names, ["app-1", "app-tmp-2"], "v{version}");
+    }
+}
+
+#[test]
+fn list_groups_shows_every_group_with_describe_on_the_cluster() {
+    let admin = cluster_admin();
+    let req = request(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+    let f = forwarded(run(&admin, &req).0);
+    let mut upstream = ListGroupsResponse::default();
+    upstream.groups = vec![
+        ListedGroup::default().with_group_id(group("app-1")),
+        ListedGroup::default().with_group_id(group("other-1")),
+    ];
+    let resp = match f.patch {
+        Some(p) => patched(p, 4, &upstream),
+        None => upstream,
+    };
+    assert_eq!(resp.groups.len(), 2);
+}
