@@ -62,56 +62,6 @@ fn describe_on_a_group_is_not_enough_to_join_it() {
 }
 
 #[test]
-fn describe_groups_partly_refused() {
-    let session = app();
-    for version in versions(ApiKey::DescribeGroups) {
-        let req = request(
-            ApiKey::DescribeGroups,
-            version,
-            &describe_groups(&["other-1", "app-1"]),
-        );
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(denials, [denial(Operation::Describe, "Group:other-1")]);
-        let f = forwarded(verdict);
-        let sent: DescribeGroupsRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
-        assert_eq!(sent.groups, [group("app-1")], "v{version}");
-        let mut upstream = DescribeGroupsResponse::default();
-        upstream.groups = vec![described("app-1")];
-        let resp = patched(f.patch.expect("a patch"), version, &upstream);
-        let got: Vec<_> = resp
-            .groups
-            .iter()
-            .map(|g| (g.group_id.0.to_string(), g.error_code))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("app-1".to_owned(), 0),
-                ("other-1".to_owned(), GROUP_DENIED)
-            ],
-            "v{version}"
-        );
-        assert_eq!(resp.groups[0].group_state.as_str(), "Stable");
-
-        let req = request(
-            ApiKey::DescribeGroups,
-            version,
-            &describe_groups(&["other-1"]),
-        );
-        let resp: DescribeGroupsResponse = answer_of(run(&session, &req).0, &req);
-        assert_eq!(resp.groups.len(), 1);
-        assert_eq!(resp.groups[0].error_code, GROUP_DENIED, "v{version}");
-
-        let req = request(
-            ApiKey::DescribeGroups,
-            version,
-            &describe_groups(&["app-1"]),
-        );
-        assert_untouched(run(&session, &req).0);
-    }
-}
-
-#[test]
 fn describe_groups_authorized_operations_are_the_sessions() {
     let session = app();
     for version in 3..=6 {
@@ -134,52 +84,6 @@ fn describe_groups_authorized_operations_are_the_sessions() {
             bits(&[OP_READ, OP_DESCRIBE]),
             "v{version}: the session may not Delete `app-1`"
         );
-    }
-}
-
-#[test]
-fn delete_groups_partly_refused() {
-    let session = app();
-    for version in versions(ApiKey::DeleteGroups) {
-        // Delete is granted on `app-tmp-*` only; Read on `app-*` does not imply it.
-        let req = request(
-            ApiKey::DeleteGroups,
-            version,
-            &delete_groups(&["app-1", "app-tmp-1", "other-1"]),
-        );
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(
-            denials,
-            [
-                denial(Operation::Delete, "Group:app-1"),
-                denial(Operation::Delete, "Group:other-1"),
-            ]
-        );
-        let f = forwarded(verdict);
-        let sent: DeleteGroupsRequest = decode_forwarded(&f.frame.expect("re-encoded"), &req);
-        assert_eq!(sent.groups_names, [group("app-tmp-1")], "v{version}");
-        let mut upstream = DeleteGroupsResponse::default();
-        upstream.results = vec![DeletableGroupResult::default().with_group_id(group("app-tmp-1"))];
-        let resp = patched(f.patch.expect("a patch"), version, &upstream);
-        let got: Vec<_> = resp
-            .results
-            .iter()
-            .map(|g| (g.group_id.0.to_string(), g.error_code))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("app-tmp-1".to_owned(), 0),
-                ("app-1".to_owned(), GROUP_DENIED),
-                ("other-1".to_owned(), GROUP_DENIED),
-            ],
-            "v{version}"
-        );
-
-        let req = request(ApiKey::DeleteGroups, version, &delete_groups(&["other-1"]));
-        let resp: DeleteGroupsResponse = answer_of(run(&session, &req).0, &req);
-        assert_eq!(resp.results.len(), 1);
-        assert_eq!(resp.results[0].error_code, GROUP_DENIED);
     }
 }
 

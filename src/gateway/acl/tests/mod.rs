@@ -1116,11 +1116,10 @@ fn sample(api: ApiKey, version: i16) -> Request {
 
 mod apis;
 mod cluster;
-mod configs;
 mod fetch;
 mod groups;
 mod malformed;
 mod offsets;
 mod produce;
-mod topics;
+mod split;
 mod txn;
