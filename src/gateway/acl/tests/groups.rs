@@ -2,52 +2,57 @@
 
 use super::*;
 
+/// A group membership API: its request for a group, and its answer to a refused one, read as
+/// its error code (after checking the rest of the answer).
+struct Membership {
+    api: ApiKey,
+    request: fn(&str, i16) -> Request,
+    refused: fn(Verdict, &Request) -> i16,
+}
+
+const MEMBERSHIP: &[Membership] = &[
+    Membership {
+        api: ApiKey::JoinGroup,
+        request: |g, v| request(ApiKey::JoinGroup, v, &join_group(g)),
+        refused: |verdict, req| {
+            let resp: JoinGroupResponse = answer_of(verdict, req);
+            assert_eq!(resp.generation_id, -1);
+            resp.error_code
+        },
+    },
+    Membership {
+        api: ApiKey::Heartbeat,
+        request: |g, v| request(ApiKey::Heartbeat, v, &heartbeat(g)),
+        refused: |verdict, req| answer_of::<HeartbeatResponse>(verdict, req).error_code,
+    },
+    Membership {
+        api: ApiKey::SyncGroup,
+        request: |g, v| request(ApiKey::SyncGroup, v, &sync_group(g)),
+        refused: |verdict, req| answer_of::<SyncGroupResponse>(verdict, req).error_code,
+    },
+    Membership {
+        api: ApiKey::LeaveGroup,
+        request: |g, v| request(ApiKey::LeaveGroup, v, &leave_group(g, v)),
+        refused: |verdict, req| answer_of::<LeaveGroupResponse>(verdict, req).error_code,
+    },
+];
+
 #[test]
 fn group_membership_requests_need_read_on_the_group() {
     let session = app();
-    for version in versions(ApiKey::JoinGroup) {
-        let req = request(ApiKey::JoinGroup, version, &join_group("other-1"));
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
-        let resp: JoinGroupResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, GROUP_DENIED, "JoinGroup v{version}");
-        assert_eq!(resp.generation_id, -1);
+    for m in MEMBERSHIP {
+        for version in versions(m.api) {
+            let at = format!("{:?} v{version}", m.api);
+            let req = (m.request)("other-1", version);
+            let (verdict, denials) = run(&session, &req);
+            assert_eq!(denials, [denial(Operation::Read, "Group:other-1")], "{at}");
+            assert_eq!((m.refused)(verdict, &req), GROUP_DENIED, "{at}");
 
-        let req = request(ApiKey::JoinGroup, version, &join_group("app-1"));
-        let (verdict, denials) = run(&session, &req);
-        assert_untouched(verdict);
-        assert!(denials.is_empty());
-    }
-    for version in versions(ApiKey::Heartbeat) {
-        let req = request(ApiKey::Heartbeat, version, &heartbeat("other-1"));
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
-        let resp: HeartbeatResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, GROUP_DENIED, "Heartbeat v{version}");
-        let req = request(ApiKey::Heartbeat, version, &heartbeat("app-1"));
-        assert_untouched(run(&session, &req).0);
-    }
-    for version in versions(ApiKey::SyncGroup) {
-        let req = request(ApiKey::SyncGroup, version, &sync_group("other-1"));
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
-        let resp: SyncGroupResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, GROUP_DENIED, "SyncGroup v{version}");
-        let req = request(ApiKey::SyncGroup, version, &sync_group("app-1"));
-        assert_untouched(run(&session, &req).0);
-    }
-    for version in versions(ApiKey::LeaveGroup) {
-        let req = request(
-            ApiKey::LeaveGroup,
-            version,
-            &leave_group("other-1", version),
-        );
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
-        let resp: LeaveGroupResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, GROUP_DENIED, "LeaveGroup v{version}");
-        let req = request(ApiKey::LeaveGroup, version, &leave_group("app-1", version));
-        assert_untouched(run(&session, &req).0);
+            let req = (m.request)("app-1", version);
+            let (verdict, denials) = run(&session, &req);
+            assert_untouched(verdict);
+            assert!(denials.is_empty(), "{at}");
+        }
     }
 }
 
