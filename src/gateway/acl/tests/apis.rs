@@ -23,7 +23,7 @@ fn an_unchecked_api_is_unsupported_unless_passed_through() {
 #[test]
 fn a_checked_api_outside_its_checked_versions_is_unsupported() {
     let session = app();
-    for (api, version) in [
+    let named = [
         (ApiKey::Fetch, 13),
         (ApiKey::Fetch, 3),
         (ApiKey::Produce, 10),
@@ -31,7 +31,14 @@ fn a_checked_api_outside_its_checked_versions_is_unsupported() {
         (ApiKey::OffsetFetch, 8),
         (ApiKey::Metadata, 13),
         (ApiKey::Metadata, 3),
-    ] {
+    ];
+    // And the versions just outside each offered range.
+    let edges = OFFERED.iter().flat_map(|&(api, lo, hi)| {
+        [(api, lo - 1), (api, hi + 1)]
+            .into_iter()
+            .filter(|&(_, v)| v >= 0)
+    });
+    for (api, version) in named.into_iter().chain(edges) {
         // The body need not even decode: the version alone decides.
         let mut payload = BytesMut::new();
         let mut header = RequestHeader::default();
