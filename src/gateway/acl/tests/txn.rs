@@ -2,54 +2,110 @@
 
 use super::*;
 
+/// A request gated by one or two resources (a transactional id, a group, the cluster): forwarded
+/// as received, or answered alone with one error code.
+struct Gated {
+    api: ApiKey,
+    session: fn() -> Arc<Session>,
+    request: fn(i16) -> Request,
+    denials: &'static [(Operation, &'static str)],
+    /// The error code of the gateway's answer; `None`: forwarded as received.
+    refused: Option<i16>,
+}
+
+fn check_gated(cases: &[Gated]) {
+    for case in cases {
+        let session = (case.session)();
+        let want: Vec<Denial> = case
+            .denials
+            .iter()
+            .map(|&(op, resource)| denial(op, resource))
+            .collect();
+        let api = case.api;
+        for version in versions(api) {
+            let req = (case.request)(version);
+            let (verdict, denials) = run(&session, &req);
+            let at = format!("{api:?} v{version}");
+            assert_eq!(denials, want, "{at}");
+            match case.refused {
+                None => assert_untouched(verdict),
+                Some(code) => assert_eq!(refusal(verdict, &req), code, "{at}"),
+            }
+        }
+    }
+}
+
+/// The error code of a gated API's answer, after checking the rest of it.
+fn refusal(verdict: Verdict, req: &Request) -> i16 {
+    match req.api {
+        ApiKey::InitProducerId => {
+            let resp: InitProducerIdResponse = answer_of(verdict, req);
+            assert_eq!(resp.producer_id, ProducerId(-1));
+            assert_eq!(resp.producer_epoch, -1);
+            resp.error_code
+        }
+        ApiKey::AddOffsetsToTxn => answer_of::<AddOffsetsToTxnResponse>(verdict, req).error_code,
+        ApiKey::EndTxn => answer_of::<EndTxnResponse>(verdict, req).error_code,
+        other => panic!("{other:?} is not gated"),
+    }
+}
+
+/// Read on every topic, Write on none: no IdempotentWrite on the cluster.
+fn reader() -> Arc<Session> {
+    session_with(&["role DeveloperRead Topic:*"])
+}
+
+/// Write on some topic implies IdempotentWrite on the cluster.
 #[test]
 fn init_producer_id_without_transactional_id_needs_idempotent_write() {
-    // Write on some topic implies IdempotentWrite on the cluster.
-    let writer = app();
-    let reader = session_with(&["role DeveloperRead Topic:*"]);
-    for version in versions(ApiKey::InitProducerId) {
-        let req = request(ApiKey::InitProducerId, version, &init_producer_id(None));
-        let (verdict, denials) = run(&writer, &req);
-        assert_untouched(verdict);
-        assert!(denials.is_empty());
-
-        let (verdict, denials) = run(&reader, &req);
-        assert_eq!(
-            denials,
-            [denial(Operation::IdempotentWrite, "Cluster:kafka-cluster")]
-        );
-        let resp: InitProducerIdResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, CLUSTER_DENIED, "v{version}");
-        assert_eq!(resp.producer_id, ProducerId(-1));
-        assert_eq!(resp.producer_epoch, -1);
-    }
+    check_gated(&[
+        Gated {
+            api: ApiKey::InitProducerId,
+            session: app,
+            request: |v| request(ApiKey::InitProducerId, v, &init_producer_id(None)),
+            denials: &[],
+            refused: None,
+        },
+        Gated {
+            api: ApiKey::InitProducerId,
+            session: reader,
+            request: |v| request(ApiKey::InitProducerId, v, &init_producer_id(None)),
+            denials: &[(Operation::IdempotentWrite, "Cluster:kafka-cluster")],
+            refused: Some(CLUSTER_DENIED),
+        },
+    ]);
 }
 
 #[test]
 fn init_producer_id_with_transactional_id_needs_write_on_it() {
-    let session = app();
-    for version in versions(ApiKey::InitProducerId) {
-        let req = request(
-            ApiKey::InitProducerId,
-            version,
-            &init_producer_id(Some("txn-app")),
-        );
-        assert_untouched(run(&session, &req).0);
-
-        let req = request(
-            ApiKey::InitProducerId,
-            version,
-            &init_producer_id(Some("txn-other")),
-        );
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(
-            denials,
-            [denial(Operation::Write, "TransactionalId:txn-other")]
-        );
-        let resp: InitProducerIdResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, TXN_DENIED, "v{version}");
-        assert_eq!(resp.producer_id, ProducerId(-1));
-    }
+    check_gated(&[
+        Gated {
+            api: ApiKey::InitProducerId,
+            session: app,
+            request: |v| {
+                request(
+                    ApiKey::InitProducerId,
+                    v,
+                    &init_producer_id(Some("txn-app")),
+                )
+            },
+            denials: &[],
+            refused: None,
+        },
+        Gated {
+            api: ApiKey::InitProducerId,
+            session: app,
+            request: |v| {
+                request(
+                    ApiKey::InitProducerId,
+                    v,
+                    &init_producer_id(Some("txn-other")),
+                )
+            },
+            denials: &[(Operation::Write, "TransactionalId:txn-other")],
+            refused: Some(TXN_DENIED),
+        },
+    ]);
 }
 
 fn add_partitions_codes(r: &AddPartitionsToTxnResponse) -> Vec<(String, Vec<(i32, i16)>)> {
@@ -135,48 +191,61 @@ fn add_partitions_to_txn_needs_write_on_the_transaction_and_every_topic() {
 
 #[test]
 fn add_offsets_and_end_txn_check_the_transaction_then_the_group() {
-    let session = app();
-    for version in versions(ApiKey::AddOffsetsToTxn) {
-        let ok = request(
-            ApiKey::AddOffsetsToTxn,
-            version,
-            &add_offsets_to_txn("txn-app", "app-1"),
-        );
-        assert_untouched(run(&session, &ok).0);
-        let group_refused = request(
-            ApiKey::AddOffsetsToTxn,
-            version,
-            &add_offsets_to_txn("txn-app", "other-1"),
-        );
-        let (verdict, denials) = run(&session, &group_refused);
-        assert_eq!(denials, [denial(Operation::Read, "Group:other-1")]);
-        let resp: AddOffsetsToTxnResponse = answer_of(verdict, &group_refused);
-        assert_eq!(resp.error_code, GROUP_DENIED);
-        let txn_refused = request(
-            ApiKey::AddOffsetsToTxn,
-            version,
-            &add_offsets_to_txn("txn-other", "app-1"),
-        );
-        let resp: AddOffsetsToTxnResponse = answer_of(run(&session, &txn_refused).0, &txn_refused);
-        assert_eq!(resp.error_code, TXN_DENIED, "v{version}");
-    }
-    for version in versions(ApiKey::EndTxn) {
-        assert_untouched(
-            run(
-                &session,
-                &request(ApiKey::EndTxn, version, &end_txn("txn-app")),
-            )
-            .0,
-        );
-        let req = request(ApiKey::EndTxn, version, &end_txn("txn-other"));
-        let (verdict, denials) = run(&session, &req);
-        assert_eq!(
-            denials,
-            [denial(Operation::Write, "TransactionalId:txn-other")]
-        );
-        let resp: EndTxnResponse = answer_of(verdict, &req);
-        assert_eq!(resp.error_code, TXN_DENIED, "v{version}");
-    }
+    check_gated(&[
+        Gated {
+            api: ApiKey::AddOffsetsToTxn,
+            session: app,
+            request: |v| {
+                request(
+                    ApiKey::AddOffsetsToTxn,
+                    v,
+                    &add_offsets_to_txn("txn-app", "app-1"),
+                )
+            },
+            denials: &[],
+            refused: None,
+        },
+        Gated {
+            api: ApiKey::AddOffsetsToTxn,
+            session: app,
+            request: |v| {
+                request(
+                    ApiKey::AddOffsetsToTxn,
+                    v,
+                    &add_offsets_to_txn("txn-app", "other-1"),
+                )
+            },
+            denials: &[(Operation::Read, "Group:other-1")],
+            refused: Some(GROUP_DENIED),
+        },
+        Gated {
+            api: ApiKey::AddOffsetsToTxn,
+            session: app,
+            request: |v| {
+                request(
+                    ApiKey::AddOffsetsToTxn,
+                    v,
+                    &add_offsets_to_txn("txn-other", "app-1"),
+                )
+            },
+            denials: &[(Operation::Write, "TransactionalId:txn-other")],
+            refused: Some(TXN_DENIED),
+        },
+        Gated {
+            api: ApiKey::EndTxn,
+            session: app,
+            request: |v| request(ApiKey::EndTxn, v, &end_txn("txn-app")),
+            denials: &[],
+            refused: None,
+        },
+        Gated {
+            api: ApiKey::EndTxn,
+            session: app,
+            request: |v| request(ApiKey::EndTxn, v, &end_txn("txn-other")),
+            denials: &[(Operation::Write, "TransactionalId:txn-other")],
+            refused: Some(TXN_DENIED),
+        },
+    ]);
 }
 
 #[test]
