@@ -15,7 +15,7 @@ use poolgate::gate::Session;
 
 use super::super::wire::{Request, WireError};
 use super::{
-    CLUSTER_DENIED, Context, Denial, Reason, TOPIC_DENIED, Verdict, allowed, answer, name, split,
+    CLUSTER_DENIED, Context, Denial, Reason, TOPIC_DENIED, Verdict, answer, name, sift, split,
 };
 
 /// `FetchMetadata.INVALID_SESSION_ID`: no session.
@@ -78,20 +78,16 @@ pub(super) fn check(
         r.forgotten_topics_data.clear();
         rewritten = true;
     }
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
-        .into_iter()
-        .partition(|t| allowed(s, Operation::Read, Resource::topic(name(&t.topic))));
-    for t in &refused {
-        denials.push(Denial::new(
-            Operation::Read,
-            Resource::topic(name(&t.topic)),
-            Reason::NotAuthorized,
-        ));
-    }
+    let refused = sift(
+        s,
+        &mut r.topics,
+        Operation::Read,
+        |t| Resource::topic(name(&t.topic)),
+        denials,
+    );
     let stripped = !refused.is_empty();
     // A fetch without topics is forwarded: without a session it serves nothing.
-    let empty = kept.is_empty() && stripped;
-    r.topics = kept;
+    let empty = r.topics.is_empty() && stripped;
     if rewritten && !stripped {
         // Nothing to merge: the response goes through untouched.
         return Ok(req
