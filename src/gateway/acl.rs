@@ -110,7 +110,8 @@ pub enum Verdict {
 pub struct Context<'a> {
     /// The session.
     pub session: &'a Arc<Session>,
-    /// The address clients should use for every broker: the gateway's own.
+    /// The address clients should use for every broker: the gateway's own. Read only through
+    /// [`addresses::Addresses`], the one place that rewrites broker addresses in responses.
     pub advertised: &'a (StrBytes, i32),
     /// Whether the API is a configured pass-through.
     pub pass_through: bool,
@@ -127,137 +128,48 @@ struct Api {
     check: Check,
 }
 
+impl Api {
+    const fn new(key: ApiKey, versions: RangeInclusive<i16>, check: Check) -> Api {
+        Api {
+            key,
+            versions,
+            check,
+        }
+    }
+}
+
 /// The APIs the gateway checks, with the versions it understands for each: versions that name
 /// topics by id alone (Fetch 13+, DeleteTopics 6+) or batch groups (OffsetFetch 8+) are not
 /// offered, Produce stops at 9, before responses carry broker addresses, and AddPartitionsToTxn
 /// at 3, the last version clients use (4+ is broker to broker). The README's enforcement table
 /// lists the same ranges.
+#[rustfmt::skip]
 const APIS: &[Api] = &[
-    Api {
-        key: ApiKey::Produce,
-        versions: 3..=9,
-        check: produce::check,
-    },
-    Api {
-        key: ApiKey::Fetch,
-        versions: 4..=12,
-        check: fetch::check,
-    },
-    Api {
-        key: ApiKey::ListOffsets,
-        versions: 1..=10,
-        check: offsets::list_offsets,
-    },
-    Api {
-        key: ApiKey::Metadata,
-        versions: 4..=12,
-        check: cluster::metadata,
-    },
-    Api {
-        key: ApiKey::OffsetCommit,
-        versions: 2..=9,
-        check: offsets::offset_commit,
-    },
-    Api {
-        key: ApiKey::OffsetFetch,
-        versions: 1..=7,
-        check: offsets::offset_fetch,
-    },
-    Api {
-        key: ApiKey::FindCoordinator,
-        versions: 0..=6,
-        check: cluster::find_coordinator,
-    },
-    Api {
-        key: ApiKey::JoinGroup,
-        versions: 0..=9,
-        check: groups::join_group,
-    },
-    Api {
-        key: ApiKey::Heartbeat,
-        versions: 0..=4,
-        check: groups::heartbeat,
-    },
-    Api {
-        key: ApiKey::LeaveGroup,
-        versions: 0..=5,
-        check: groups::leave_group,
-    },
-    Api {
-        key: ApiKey::SyncGroup,
-        versions: 0..=5,
-        check: groups::sync_group,
-    },
-    Api {
-        key: ApiKey::DescribeGroups,
-        versions: 0..=6,
-        check: groups::describe_groups,
-    },
-    Api {
-        key: ApiKey::ListGroups,
-        versions: 0..=5,
-        check: groups::list_groups,
-    },
-    Api {
-        key: ApiKey::DeleteGroups,
-        versions: 0..=2,
-        check: groups::delete_groups,
-    },
-    Api {
-        key: ApiKey::CreateTopics,
-        versions: 2..=7,
-        check: topics::create_topics,
-    },
-    Api {
-        key: ApiKey::DeleteTopics,
-        versions: 1..=5,
-        check: topics::delete_topics,
-    },
-    Api {
-        key: ApiKey::DescribeConfigs,
-        versions: 1..=4,
-        check: configs::describe_configs,
-    },
-    Api {
-        key: ApiKey::AlterConfigs,
-        versions: 0..=2,
-        check: configs::alter_configs,
-    },
-    Api {
-        key: ApiKey::IncrementalAlterConfigs,
-        versions: 0..=1,
-        check: configs::incremental_alter_configs,
-    },
-    Api {
-        key: ApiKey::InitProducerId,
-        versions: 0..=5,
-        check: txn::init_producer_id,
-    },
-    Api {
-        key: ApiKey::DescribeCluster,
-        versions: 0..=2,
-        check: cluster::describe_cluster,
-    },
-    Api {
-        key: ApiKey::AddPartitionsToTxn,
-        versions: 0..=3,
-        check: txn::add_partitions_to_txn,
-    },
-    Api {
-        key: ApiKey::AddOffsetsToTxn,
-        versions: 0..=4,
-        check: txn::add_offsets_to_txn,
-    },
-    Api {
-        key: ApiKey::EndTxn,
-        versions: 0..=5,
-        check: txn::end_txn,
-    },
-    Api {
-        key: ApiKey::TxnOffsetCommit,
-        versions: 0..=5,
-        check: txn::txn_offset_commit,
-    },
+    Api::new(ApiKey::Produce,                 3..=9,  produce::check),
+    Api::new(ApiKey::Fetch,                   4..=12, fetch::check),
+    Api::new(ApiKey::ListOffsets,             1..=10, offsets::list_offsets),
+    Api::new(ApiKey::Metadata,                4..=12, cluster::metadata),
+    Api::new(ApiKey::OffsetCommit,            2..=9,  offsets::offset_commit),
+    Api::new(ApiKey::OffsetFetch,             1..=7,  offsets::offset_fetch),
+    Api::new(ApiKey::FindCoordinator,         0..=6,  cluster::find_coordinator),
+    Api::new(ApiKey::JoinGroup,               0..=9,  groups::join_group),
+    Api::new(ApiKey::Heartbeat,               0..=4,  groups::heartbeat),
+    Api::new(ApiKey::LeaveGroup,              0..=5,  groups::leave_group),
+    Api::new(ApiKey::SyncGroup,               0..=5,  groups::sync_group),
+    Api::new(ApiKey::DescribeGroups,          0..=6,  groups::describe_groups),
+    Api::new(ApiKey::ListGroups,              0..=5,  groups::list_groups),
+    Api::new(ApiKey::DeleteGroups,            0..=2,  groups::delete_groups),
+    Api::new(ApiKey::CreateTopics,            2..=7,  topics::create_topics),
+    Api::new(ApiKey::DeleteTopics,            1..=5,  topics::delete_topics),
+    Api::new(ApiKey::DescribeConfigs,         1..=4,  configs::describe_configs),
+    Api::new(ApiKey::AlterConfigs,            0..=2,  configs::alter_configs),
+    Api::new(ApiKey::IncrementalAlterConfigs, 0..=1,  configs::incremental_alter_configs),
+    Api::new(ApiKey::InitProducerId,          0..=5,  txn::init_producer_id),
+    Api::new(ApiKey::DescribeCluster,         0..=2,  cluster::describe_cluster),
+    Api::new(ApiKey::AddPartitionsToTxn,      0..=3,  txn::add_partitions_to_txn),
+    Api::new(ApiKey::AddOffsetsToTxn,         0..=4,  txn::add_offsets_to_txn),
+    Api::new(ApiKey::EndTxn,                  0..=5,  txn::end_txn),
+    Api::new(ApiKey::TxnOffsetCommit,         0..=5,  txn::txn_offset_commit),
 ];
 
 fn api(key: ApiKey) -> Option<&'static Api> {
