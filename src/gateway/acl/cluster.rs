@@ -62,7 +62,7 @@ pub(super) fn metadata(
         deny(denials, Operation::Describe, Resource::topic(name(n)));
     }
     let session = Arc::clone(cx.session);
-    let addresses = Addresses::new(cx);
+    let addresses = Addresses::new(cx.advertised);
     let want_cluster_ops = r.include_cluster_authorized_operations;
     let want_topic_ops = r.include_topic_authorized_operations;
     // A request naming topics gets only those back, even when every name was refused
@@ -126,7 +126,7 @@ pub(super) fn find_coordinator(
     let s: &Session = cx.session;
     let r: FindCoordinatorRequest = req.decode()?;
     let key_type = r.key_type;
-    let addresses = Addresses::new(cx);
+    let addresses = Addresses::new(cx.advertised);
     if req.version() < 4 {
         return Ok(match coordinator_resource(key_type, r.key.as_str()) {
             Some((res, _)) if allowed(s, Operation::Describe, res) => {
@@ -194,7 +194,7 @@ pub(super) fn describe_cluster(
     _denials: &mut Vec<Denial>,
 ) -> Result<Verdict, WireError> {
     let session = Arc::clone(cx.session);
-    let addresses = Addresses::new(cx);
+    let addresses = Addresses::new(cx.advertised);
     Ok(forward(Some(patch::<DescribeClusterResponse, _>(
         move |resp| {
             addresses.describe_cluster(resp);
