@@ -244,6 +244,7 @@ fn authorized_ops(s: &Session, r: Resource<'_>) -> i32 {
         .fold(0, |acc, (_, bit)| acc | (1 << bit))
 }
 
+/// A response edit: decodes the broker's answer as `T`, applies `edit`, encodes it again.
 fn patch<T, F>(edit: F) -> Patch
 where
     T: Decodable + Encodable,
@@ -262,6 +263,7 @@ where
     })
 }
 
+/// The gateway's own answer to `req`, forwarding nothing: a default `T` as `edit` leaves it.
 fn answer<T, F>(req: &Request, edit: F) -> Result<Verdict, WireError>
 where
     T: Default + Encodable,
@@ -273,9 +275,10 @@ where
         .map(|f| Verdict::Answer(Some(f)))
 }
 
-/// Forwards `kept` (re-encoded only when something was stripped) and merges `denied` into the
-/// response (`always`: edit the response even when nothing was stripped); answers alone when
-/// nothing is left to forward.
+/// Forwards `kept` (re-encoded only when something was stripped) and applies `merge`, which
+/// adds the refusals, to the broker's response (`always`: even when nothing was stripped);
+/// answers alone, with `merge` applied to an empty response, when nothing is left to forward.
+/// The items are split by [`sift`] or by hand.
 fn split<Q, T, F>(
     req: &Request,
     kept: Q,
@@ -307,6 +310,7 @@ where
     }
 }
 
+/// Forwards the request as received, then applies `patch`, if any, to the response.
 fn forward(patch: Option<Patch>) -> Verdict {
     Verdict::Forward {
         frame: None,
