@@ -14,7 +14,9 @@ use poolgate::authz::{Operation, Resource};
 use poolgate::gate::Session;
 
 use super::super::wire::{Request, WireError};
-use super::{CLUSTER_DENIED, Denial, Reason, TOPIC_DENIED, Verdict, allowed, answer, name, split};
+use super::{
+    CLUSTER_DENIED, Context, Denial, Reason, TOPIC_DENIED, Verdict, answer, name, sift, split,
+};
 
 /// `FetchMetadata.INVALID_SESSION_ID`: no session.
 const NO_SESSION: i32 = 0;
@@ -31,9 +33,10 @@ const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 /// Checks a Fetch (v4-12; session fields from v7, decoded as 0 and -1 below).
 pub(super) fn check(
     req: &Request,
-    s: &Session,
+    cx: &Context<'_>,
     denials: &mut Vec<Denial>,
 ) -> Result<Verdict, WireError> {
+    let s: &Session = cx.session;
     let mut r: FetchRequest = req.decode()?;
     if r.replica_id.0 >= 0 {
         denials.push(Denial::new(
@@ -75,20 +78,16 @@ pub(super) fn check(
         r.forgotten_topics_data.clear();
         rewritten = true;
     }
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut r.topics)
-        .into_iter()
-        .partition(|t| allowed(s, Operation::Read, Resource::topic(name(&t.topic))));
-    for t in &refused {
-        denials.push(Denial::new(
-            Operation::Read,
-            Resource::topic(name(&t.topic)),
-            Reason::NotAuthorized,
-        ));
-    }
+    let refused = sift(
+        s,
+        &mut r.topics,
+        Operation::Read,
+        |t| Resource::topic(name(&t.topic)),
+        denials,
+    );
     let stripped = !refused.is_empty();
     // A fetch without topics is forwarded: without a session it serves nothing.
-    let empty = kept.is_empty() && stripped;
-    r.topics = kept;
+    let empty = r.topics.is_empty() && stripped;
     if rewritten && !stripped {
         // Nothing to merge: the response goes through untouched.
         return Ok(req

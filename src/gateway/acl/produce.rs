@@ -10,7 +10,9 @@ use poolgate::gate::Session;
 
 use super::super::wire::{Request, WireError};
 use super::batches::{self, Invalid};
-use super::{Denial, Reason, TOPIC_DENIED, TXN_DENIED, Verdict, allowed, answer, name, split};
+use super::{
+    Context, Denial, Reason, TOPIC_DENIED, TXN_DENIED, Verdict, allowed, answer, name, split,
+};
 
 /// A topic's partitions refused for their batches: the topic, and each partition with its error.
 type Refused = (TopicName, Vec<(i32, i16)>);
@@ -20,9 +22,10 @@ type Refused = (TopicName, Vec<(i32, i16)>);
 /// partition's batches (87 or 2).
 pub(super) fn check(
     req: &Request,
-    s: &Session,
+    cx: &Context<'_>,
     denials: &mut Vec<Denial>,
 ) -> Result<Verdict, WireError> {
+    let s: &Session = cx.session;
     let mut r: ProduceRequest = req.decode()?;
     let respond = r.acks != 0;
     let inspected: Vec<Vec<batches::Inspection>> = r
