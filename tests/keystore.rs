@@ -437,10 +437,23 @@ async fn the_unknown_kid_wait_is_bounded_and_the_fetch_still_lands() {
         .await
         .unwrap();
     assert_eq!(store.stats().fetches_failed, before.fetches_failed);
-    // The fetch itself carries on; once the IdP answers, the new key is there.
+    // The fetch itself carries on; once the IdP answers, the new key is there. Each
+    // validation joins the fetch in flight for at most refetch_wait, so this waits for the
+    // fetch to land however slow it is (GUARD stops a fetch that lands without the key).
     env.issuer.set_fault(Fault::None);
     env.issuer.release();
-    assert_eq!(code(&v, &token).await, Ok(()));
+    tokio::time::timeout(GUARD, async { while code(&v, &token).await != Ok(()) {} })
+        .await
+        .unwrap();
+    // The one refetch, the one that was held, brought it (the clock stands still, so
+    // min_refresh_interval allows no second one).
+    let after = store.stats();
+    assert_eq!(after.fetches_ok, before.fetches_ok + 1);
+    assert_eq!(after.fetches_failed, before.fetches_failed);
+    assert_eq!(
+        after.unknown_kid_refetches,
+        before.unknown_kid_refetches + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
