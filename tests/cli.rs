@@ -2,11 +2,11 @@
 //! and the configurations under `testdata/`, asserting on JSON fields, stderr and exit codes.
 #![cfg(feature = "cli")]
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poolgate::UnixTime;
 use poolgate::cli::parse_clients;
@@ -25,19 +25,105 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
+    bin().args(args).output_within()
 }
 
 fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    Running::spawn(bin().args(args).stdin(Stdio::piped())).output(input)
+}
+
+/// How long one `poolgate` process may take before the test fails; it is then killed.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A `poolgate` process this test started: killed (through its handle, so by its id) and
+/// reaped when dropped, so also when the test fails or times out.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Starts `c` with stdout and stderr piped (stdin as `c` says, else closed).
+    fn spawn(c: &mut Command) -> Running {
+        let child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        Running(child)
+    }
+
+    /// Writes `input` on its stdin (when piped) and closes it, then waits at most [`WAIT`]
+    /// for the process to finish; its output. Panics (the drop kills it) when it takes longer.
+    fn output(mut self, input: &[u8]) -> Output {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(mut stdin) = self.0.stdin.take() {
+            let input = input.to_vec();
+            // A process that exits without reading it all is fine.
+            std::thread::spawn(move || drop(stdin.write_all(&input)));
+        }
+        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+            self.0.stdout.take().map(|p| Box::new(p) as _),
+            self.0.stderr.take().map(|p| Box::new(p) as _),
+        ];
+        for (which, pipe) in pipes.into_iter().enumerate() {
+            let tx = tx.clone();
+            let mut pipe = pipe.unwrap();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                let _ = tx.send((which, bytes));
+            });
+        }
+        // Both pipes close when the process exits.
+        let deadline = Instant::now() + WAIT;
+        let mut out = [Vec::new(), Vec::new()];
+        for _ in 0..2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (which, bytes) = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("process {} still running after {WAIT:?}", self.0.id()));
+            out[which] = bytes;
+        }
+        let status = self.0.wait().unwrap();
+        let [stdout, stderr] = out;
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The first line on its stdout, waiting at most [`WAIT`]; the rest is read and dropped.
+    fn first_line(&mut self) -> String {
+        let stdout = self.0.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            lines.for_each(drop);
+        });
+        match rx.recv_timeout(WAIT) {
+            Ok(Some(Ok(line))) => line,
+            Ok(other) => panic!("no first line: {other:?}"),
+            Err(_) => panic!("no line from process {} within {WAIT:?}", self.0.id()),
+        }
+    }
+}
+
+/// [`Command::output`], within [`WAIT`].
+trait OutputWithin {
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self) -> Output {
+        Running::spawn(self.stdin(Stdio::null())).output(&[])
+    }
 }
 
 fn stdout(o: &Output) -> String {
@@ -268,7 +354,7 @@ fn check_exit_codes_follow_the_batch() {
         a.extend_from_slice(extra);
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
-    let run_v = |v: Vec<String>| bin().args(&v).output().unwrap();
+    let run_v = |v: Vec<String>| bin().args(&v).output_within();
 
     let o = run_v(args(&["--token", &good, "--token", &ops]));
     assert_eq!(code(&o), 0);
@@ -1040,8 +1126,7 @@ fn loopback_key_fetches_never_go_through_a_proxy() {
             "--format",
             "json",
         ])
-        .output()
-        .unwrap();
+        .output_within();
     let lines = json_lines(&o);
     assert_eq!(proxy.requests(), 0, "{}", stdout(&o));
     assert_eq!(lines[0]["authenticated"], true, "{}", lines[0]);
@@ -1059,8 +1144,7 @@ fn loopback_key_fetches_never_go_through_a_proxy() {
             "--client-secret",
             "svc-analytics-secret",
         ])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(proxy.requests(), 0);
     assert_eq!(env.issuer.counts().token, 1);
@@ -1069,7 +1153,12 @@ fn loopback_key_fetches_never_go_through_a_proxy() {
 #[test]
 fn jwks_shows_the_proxy_each_provider_uses_without_credentials() {
     let env = Env::new("jwks-proxy");
-    let closed = format!("http://user:hunter2@127.0.0.1:{}", free_port());
+    // A proxy address nothing listens on: the port is held by a socket bound for the test's
+    // length that never listens, so connections to it are refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let closed = format!("http://user:hunter2@127.0.0.1:{port}");
     let remote = env.write(
         "remote.toml",
         r#"
@@ -1090,8 +1179,7 @@ audiences = ["kafka"]
     // Plain http on loopback: direct, whatever the environment says.
     let o = with_proxy(bin(), &closed)
         .args(["jwks", "--config", env.config(), "--format", "json"])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = &json_lines(&o)[0];
     assert_eq!(r["proxy"][0]["url"], env.issuer.discovery_url().as_str());
@@ -1104,8 +1192,7 @@ audiences = ["kafka"]
     assert_eq!(r["proxy"][1]["via"], Value::Null);
     let o = with_proxy(bin(), &closed)
         .args(["jwks", "--config", env.config()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(
         stdout(&o).contains("  proxy   none (plain http on loopback is always fetched directly)\n"),
         "{}",
@@ -1117,8 +1204,7 @@ audiences = ["kafka"]
     let o = with_proxy(bin(), &closed)
         .env("NO_PROXY", "internal.example")
         .args(["jwks", "--config", &remote, "--format", "json"])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(!stdout(&o).contains("hunter2"), "{}", stdout(&o));
     assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
@@ -1137,8 +1223,7 @@ audiences = ["kafka"]
     let o = with_proxy(bin(), &closed)
         .env("NO_PROXY", "internal.example")
         .args(["jwks", "--config", &remote])
-        .output()
-        .unwrap();
+        .output_within();
     let out = stdout(&o);
     assert!(
         out.contains(&format!("  proxy   {shown}/ (from HTTPS_PROXY)\n")),
@@ -1194,43 +1279,26 @@ fn a_configuration_that_cannot_work_is_exit_2() {
     assert!(err.contains("names issuer"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child (one we started) when the test ends, even on a failed assertion.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn issuer_and_token_commands_serve_client_credentials() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the issuer picks the port and says which.
     let mut child = Running(
         bin()
-            .args(["issuer", "--listen", &listen, "--format", "json"])
+            .args(["issuer", "--listen", "127.0.0.1:0", "--format", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = child.first_line();
     let info: Value = serde_json::from_str(&line).unwrap();
-    let issuer = format!("http://{listen}");
-    assert_eq!(info["issuer"], issuer.as_str());
+    let issuer = info["issuer"].as_str().unwrap().to_owned();
+    let port: u16 = issuer
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0, "{line}");
     assert_eq!(
         info["discovery_url"],
         format!("{issuer}/.well-known/openid-configuration")
@@ -1367,10 +1435,7 @@ fn issuer_takes_a_clients_file_and_only_loopback() {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = child.first_line();
     let info: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(info["clients"], json!(["tool"]));
     let o = run(&[

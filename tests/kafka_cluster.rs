@@ -228,11 +228,11 @@ fn a_three_node_cluster_starts_replicates_and_survives_a_restart() {
 fn setup_without_maven_central_says_so_in_one_line_and_installs_nothing() {
     let home = tempdir("home");
     let cache = tempdir("cache");
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Held by a socket bound for the test's length that never listens: refused, and not
+    // taken by another process meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
     std::fs::create_dir_all(home.join(".m2")).unwrap();
     std::fs::write(
         home.join(".m2/settings.xml"),

@@ -411,23 +411,49 @@ async fn a_slow_idp_never_delays_validations_of_known_kids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_unknown_kid_wait_is_bounded_and_the_fetch_still_lands() {
     let env = env().await;
-    let (v, _store) = env
+    let (v, store) = env
         .validator_with(KeyStoreConfig {
             refetch_wait: Duration::from_millis(100),
             ..config()
         })
         .await;
+    let before = store.stats();
     env.issuer.set_fault(Fault::Hang);
     env.issuer.rotate(SigningAlg::RS256);
     let token = env.issuer.mint().sign();
-    // The IdP hangs: the validation gives up after refetch_wait, not after the HTTP timeout.
-    let started = std::time::Instant::now();
-    assert_eq!(code(&v, &token).await, Err(ErrorCode::UnknownKey));
-    assert!(started.elapsed() < Duration::from_secs(5));
-    // The fetch itself carries on; once the IdP answers, the new key is there.
+    // The IdP hangs: the validation gives up while the fetch is still held by the IdP, so it
+    // waited neither for an answer nor for the HTTP timeout (which would count a failed
+    // fetch); GUARD only stops a broken test.
+    let answer = tokio::time::timeout(GUARD, code(&v, &token)).await.unwrap();
+    assert_eq!(answer, Err(ErrorCode::UnknownKey));
+    let during = store.stats();
+    assert_eq!(
+        during.fetches_failed, before.fetches_failed,
+        "no fetch ended"
+    );
+    assert_eq!(during.fetches_ok, before.fetches_ok, "no fetch ended");
+    // The refetch is (or soon is) held by the IdP, unanswered.
+    tokio::time::timeout(GUARD, env.issuer.wait_held(1))
+        .await
+        .unwrap();
+    assert_eq!(store.stats().fetches_failed, before.fetches_failed);
+    // The fetch itself carries on; once the IdP answers, the new key is there. Each
+    // validation joins the fetch in flight for at most refetch_wait, so this waits for the
+    // fetch to land however slow it is (GUARD stops a fetch that lands without the key).
     env.issuer.set_fault(Fault::None);
     env.issuer.release();
-    assert_eq!(code(&v, &token).await, Ok(()));
+    tokio::time::timeout(GUARD, async { while code(&v, &token).await != Ok(()) {} })
+        .await
+        .unwrap();
+    // The one refetch, the one that was held, brought it (the clock stands still, so
+    // min_refresh_interval allows no second one).
+    let after = store.stats();
+    assert_eq!(after.fetches_ok, before.fetches_ok + 1);
+    assert_eq!(after.fetches_failed, before.fetches_failed);
+    assert_eq!(
+        after.unknown_kid_refetches,
+        before.unknown_kid_refetches + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,9 @@ pub fn e2e_cache() -> Option<PathBuf> {
     dir.join("tansu/bin/tansu").exists().then_some(dir)
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; a process should take it soon).
+/// A free TCP port on 127.0.0.1 (free when asked; a process should take it soon). Only for
+/// programs that must be told their address before they listen (tansu advertises it); the
+/// gateway and the issuer listen on port 0 and print the address they got.
 ///
 /// # Errors
 /// When no port can be bound.
@@ -68,7 +70,17 @@ impl Tansu {
     /// # Errors
     /// When it cannot start or does not listen in time.
     pub fn start(binary: &Path, cluster_id: &str) -> io::Result<Tansu> {
-        Tansu::start_at(binary, &format!("127.0.0.1:{}", free_port()?), cluster_id)
+        // tansu advertises the address it is given, so it cannot be given port 0: it gets a
+        // port that was free a moment ago. When another process took the port in between,
+        // tansu exits instead of listening, and it starts again on another port.
+        let mut attempts = 3;
+        loop {
+            let addr = format!("127.0.0.1:{}", free_port()?);
+            match Tansu::start_at(binary, &addr, cluster_id) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempts > 1 => attempts -= 1,
+                other => return other,
+            }
+        }
     }
 
     /// Starts `binary` on `addr` (for a fresh broker where an old one was), and waits until it
@@ -118,8 +130,19 @@ impl Tansu {
                 .stderr(Stdio::null())
                 .spawn()?,
         );
+        let mut child = child;
         let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
+        loop {
+            // Exited: most likely the port was taken (by whatever answers a connection there).
+            if let Some(status) = child.0.try_wait()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("tansu exited ({status}) instead of listening on {addr}"),
+                ));
+            }
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(timed_out("tansu did not listen within 30 s"));
             }

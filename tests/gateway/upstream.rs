@@ -2,9 +2,10 @@
 //! produces (as tansu does), duplicates, swaps or invents responses: every response a client
 //! sees is the filtered answer to its own request, or the connection is closed.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -22,7 +23,9 @@ use kafka_protocol::messages::{
     MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
     ResponseHeader, TopicName,
 };
+use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use poolgate::UnixTime;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -30,7 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::cluster::node_addr;
-use super::{Gateway, Harness, within};
+use super::{Gateway, Harness, LOG_CLOSES, within};
 
 /// A topic and a group outside every pool's grants: they must never reach a client.
 const SECRET_TOPIC: &str = "audit";
@@ -687,6 +690,11 @@ async fn run_case(
 }
 
 async fn start(name: &str) -> (Harness, FakeBroker, Gateway) {
+    start_env(name, &[]).await
+}
+
+/// [`start`] with environment variables for the gateway.
+async fn start_env(name: &str, env: &[(&str, &str)]) -> (Harness, FakeBroker, Gateway) {
     let h = Harness::start(name).await;
     let broker = FakeBroker::start().await;
     // Without Describe on the cluster, ListGroups lists only the groups the pool may describe.
@@ -698,9 +706,56 @@ async fn start(name: &str) -> (Harness, FakeBroker, Gateway) {
         )
     });
     let gw = h
-        .gateway_to(&config, &broker.addr, &["--metrics-listen", "127.0.0.1:0"])
+        .gateway_to_env(
+            &config,
+            &broker.addr,
+            &["--metrics-listen", "127.0.0.1:0"],
+            env,
+        )
         .await;
     (h, broker, gw)
+}
+
+/// A token for `sub` in the writers' pool, valid for `lifetime` from `issued` (when given).
+fn writer(h: &Harness, sub: &str, issued: Option<UnixTime>, lifetime: Duration) -> String {
+    let mint = h.issuer.mint();
+    let mint = match issued {
+        Some(at) => mint.issued_at(at),
+        None => mint,
+    };
+    mint.lifetime(lifetime)
+        .claim("sub", serde_json::json!(sub))
+        .claim("groups", serde_json::json!(["kafka-writers"]))
+        .sign()
+}
+
+/// Sends one produce to the writers' topic with `correlation_id` and checks its answer, the
+/// `index`-th request on the session's upstream connection: the session is alive and
+/// forwarding.
+async fn produce_round_trip(
+    client: &mut KafkaClient,
+    gw: &Gateway,
+    correlation_id: i32,
+    index: usize,
+) {
+    let frame = request_frame(ApiKey::Produce, 7, correlation_id, |out| {
+        Op::Produce.body(out)
+    });
+    client.write_raw(&frame).await.unwrap();
+    let answer = next_frame(client).await.expect("an answer, not the close");
+    let e = Expect {
+        op: Op::Produce,
+        correlation_id,
+        upstream_index: Some(index),
+    };
+    check_answer(answer, &e, &gw.addr).unwrap();
+}
+
+/// A field of an audit event, failing the test with the event when it is missing.
+fn field<'a>(event: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    event
+        .get(name)
+        .unwrap_or_else(|| panic!("no `{name}` in {event:?}"))
 }
 
 use Op::{
@@ -885,20 +940,11 @@ async fn a_frame_is_never_cut_by_the_idle_timer() {
         .unwrap();
     client.write_raw(&outer[..cut]).await.unwrap();
     // The idle timer fires with part of the frame read.
-    let log = gw.process.stderr.clone();
-    within("the idle timer with a partial frame", async {
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text
-                .lines()
-                .any(|l| l.contains("idle timer") && l.contains("in_flight=1 partial_frame=true"))
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    gw.process
+        .log_line("the idle timer with a partial frame", |l| {
+            l.contains("idle timer") && l.contains("in_flight=1 partial_frame=true")
+        })
+        .await;
     client.write_raw(&outer[cut..]).await.unwrap();
     broker.release.notify_one();
     let fetched = next_frame(&mut client)
@@ -965,16 +1011,11 @@ async fn the_session_lifetime_is_capped_and_enforced() {
     check_answer(answer, &e, &node_addr(&gw, 1)).unwrap();
     // Then it ends, for that reason.
     assert_eq!(super::closed(&mut client).await, 0);
-    let log = gw.process.stderr.clone();
-    within("the session_expired audit event", async {
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("session_expired")
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    gw.process
+        .log_line("the session_expired audit event", |l| {
+            l.contains("session_expired")
+        })
+        .await;
 
     // A two-second token keeps its own, shorter lifetime.
     let short = h
@@ -1040,4 +1081,292 @@ async fn reauthentication_must_keep_the_identity() {
             ) == Some(1.0)
     })
     .await;
+}
+
+/// A session whose token expires without re-authentication works until the token's `exp` and
+/// is closed then, for that reason: the `session_expired` audit event and the close reason say
+/// so, and it is neither counted as a dropped connection nor left in the active sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_ends_its_session_at_the_expiry() {
+    let (h, broker, gw) = start_env("token-expiry", &[LOG_CLOSES]).await;
+    broker.behave(Behaviour::default());
+    // Five seconds from a whole second: `exp` is exactly `issued + 5`.
+    let issued = UnixTime::now();
+    let exp = issued + Duration::from_secs(5);
+    let token = writer(&h, "svc-expiring", Some(issued), Duration::from_secs(5));
+    let mut client = gw.connect().await;
+    let asked = UnixTime::now();
+    let resp = super::login_ok(&mut client, &token).await;
+    let answered = UnixTime::now();
+    // The whole seconds left until `exp` on the gateway's clock, read between the two.
+    let left = |t: UnixTime| i64::try_from(exp.saturating_since(t).as_millis()).unwrap();
+    assert!(
+        (left(answered).max(1_000)..=left(asked)).contains(&resp.session_lifetime_ms)
+            && resp.session_lifetime_ms % 1_000 == 0,
+        "{resp:?}"
+    );
+    // The session forwards before the expiry.
+    produce_round_trip(&mut client, &gw, 1, 0).await;
+    assert!(
+        gw.process.audit("session_expired").is_empty(),
+        "{}",
+        gw.process.stderr()
+    );
+
+    // Then the gateway closes it, and not before `exp` on the shared system clock: the close
+    // is seen after it happened, so a close before `exp` shows as a reading before `exp`.
+    assert_eq!(super::closed(&mut client).await, 0);
+    let seen = UnixTime::now();
+    assert!(
+        seen >= exp,
+        "closed at {seen:?}, before the token's exp {exp:?}"
+    );
+
+    let closed = gw
+        .process
+        .log_line("the close of the expired session", |l| {
+            l.contains("connection closed")
+        })
+        .await;
+    assert!(
+        closed.contains("reason=session expired without re-authentication"),
+        "{closed}"
+    );
+    let expired = gw.process.audit("session_expired");
+    let [event] = expired.as_slice() else {
+        panic!("one session_expired event: {}", gw.process.stderr());
+    };
+    assert_eq!(field(event, "identity"), "svc-expiring");
+    // The close line is logged after the connection's counters moved: they are final.
+    let m = gw.metrics().await;
+    assert_eq!(
+        super::sample(&m, "poolgate_active_sessions"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(
+        super::sample(&m, "poolgate_open_connections"),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(
+        !m.lines()
+            .any(|l| l.starts_with("poolgate_connections_dropped_total{")),
+        "an expiry is no dropped connection:\n{m}"
+    );
+    assert_eq!(
+        super::sample(
+            &m,
+            r#"poolgate_logins_total{outcome="success",reason="ok"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(!m.contains("reauth_"), "{m}");
+}
+
+/// The audit log (`poolgate::audit` on the gateway's stderr) records a login with who, which
+/// provider, the pools and the session lifetime; a failed login with its reason code; a refused
+/// operation with the API, the operation, the resource and the reason; and never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_say_who_what_and_why() {
+    let (h, broker, gw) = start("audit").await;
+    broker.behave(Behaviour::default());
+
+    let token = writer(&h, "svc-audited", None, Duration::from_secs(600));
+    let mut client = gw.connect().await;
+    let resp = super::login_ok(&mut client, &token).await;
+    let line = gw
+        .process
+        .log_line("the login event", |l| l.contains("event=\"login\""))
+        .await;
+    let login = super::audit_fields(&line).unwrap();
+    assert_eq!(field(&login, "outcome"), "success", "{line}");
+    assert_eq!(field(&login, "reason"), "ok", "{line}");
+    assert_eq!(field(&login, "identity"), "svc-audited", "{line}");
+    assert_eq!(field(&login, "provider"), "local-idp", "{line}");
+    assert_eq!(field(&login, "pools"), r#"["pool-writers"]"#, "{line}");
+    assert_eq!(
+        field(&login, "session_lifetime_ms"),
+        resp.session_lifetime_ms.to_string(),
+        "the lifetime the client was told: {line}"
+    );
+    assert!(field(&login, "peer").starts_with("127.0.0.1:"), "{line}");
+
+    // A produce to a topic outside the pool's grants: refused by the gateway, and logged.
+    let frame = request_frame(ApiKey::Produce, 7, 5, |out| Op::DeniedProduce.body(out));
+    client.write_raw(&frame).await.unwrap();
+    let e = Expect {
+        op: Op::DeniedProduce,
+        correlation_id: 5,
+        upstream_index: None,
+    };
+    check_answer(next_frame(&mut client).await.unwrap(), &e, &gw.addr).unwrap();
+    let line = gw
+        .process
+        .log_line("the denial event", |l| l.contains("event=\"denied\""))
+        .await;
+    let denied = super::audit_fields(&line).unwrap();
+    assert_eq!(field(&denied, "identity"), "svc-audited", "{line}");
+    assert_eq!(field(&denied, "api"), "Produce", "{line}");
+    assert_eq!(field(&denied, "operation"), "Write", "{line}");
+    assert_eq!(
+        field(&denied, "resource"),
+        format!("Topic:{SECRET_TOPIC}"),
+        "{line}"
+    );
+    assert_eq!(field(&denied, "reason"), "not_authorized", "{line}");
+
+    // A login no pool accepts: the reason code, and no identity.
+    let marketing = h
+        .issuer
+        .mint()
+        .lifetime(Duration::from_secs(600))
+        .claim("sub", serde_json::json!("svc-marketing"))
+        .claim("groups", serde_json::json!(["marketing"]))
+        .sign();
+    super::refused(&gw, &super::client_first(&marketing, super::CLUSTER)).await;
+    let line = gw
+        .process
+        .log_line("the failed login event", |l| {
+            l.contains("event=\"login\"") && l.contains("outcome=\"failure\"")
+        })
+        .await;
+    let failed = super::audit_fields(&line).unwrap();
+    assert_eq!(field(&failed, "reason"), "no_pool_matched", "{line}");
+    assert!(field(&failed, "peer").starts_with("127.0.0.1:"), "{line}");
+    assert!(!failed.contains_key("identity"), "{line}");
+
+    // Exactly these three events, and no token in the log.
+    let log = gw.process.stderr();
+    assert_eq!(gw.process.audit("login").len(), 2, "{log}");
+    assert_eq!(gw.process.audit("denied").len(), 1, "{log}");
+    assert!(!log.contains(&token) && !log.contains(&marketing), "{log}");
+}
+
+/// Metrics with their values: the key set and when it was fetched, the token cache, refused
+/// APIs, and the active sessions going up with each session and down when it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_exact_values() {
+    let h = Harness::start("metric-values").await;
+    let broker = FakeBroker::start().await;
+    broker.behave(Behaviour::default());
+    let config = h.config("gateway.toml", |t| t);
+    // The gateway fetches the keys while it starts, between these two readings.
+    let before = UnixTime::now();
+    let gw = h
+        .gateway_to(&config, &broker.addr, &["--metrics-listen", "127.0.0.1:0"])
+        .await;
+    let after = UnixTime::now();
+    let m = gw.metrics().await;
+    let keys = h.issuer.jwks()["keys"].as_array().unwrap().len();
+    let value = |m: &str, series: &str| {
+        super::sample(m, series).unwrap_or_else(|| panic!("no {series} in:\n{m}"))
+    };
+    assert_eq!(
+        value(&m, r#"poolgate_jwks_keys{provider="local-idp"}"#),
+        keys as f64,
+        "{m}"
+    );
+    let fetched = value(
+        &m,
+        r#"poolgate_jwks_last_success_timestamp_seconds{provider="local-idp"}"#,
+    );
+    assert!(
+        (before.as_secs() as f64..=after.as_secs() as f64).contains(&fetched),
+        "fetched at {fetched}, started between {before:?} and {after:?}"
+    );
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="miss"}"#),
+        0.0
+    );
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
+        0.0
+    );
+    assert_eq!(value(&m, "poolgate_active_sessions"), 0.0);
+
+    // Two sessions with one token: verified once, then from the cache. A session counts as
+    // active before it forwards anything, so after an answered produce it is counted.
+    let token = writer(&h, "svc-metrics", None, Duration::from_secs(600));
+    let mut first = gw.connect().await;
+    super::login_ok(&mut first, &token).await;
+    produce_round_trip(&mut first, &gw, 1, 0).await;
+    let m = gw.metrics().await;
+    assert_eq!(value(&m, "poolgate_active_sessions"), 1.0, "{m}");
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="miss"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
+        0.0
+    );
+    let mut second = gw.connect().await;
+    super::login_ok(&mut second, &token).await;
+    produce_round_trip(&mut second, &gw, 1, 0).await;
+    let m = gw.metrics().await;
+    assert_eq!(value(&m, "poolgate_active_sessions"), 2.0, "{m}");
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="miss"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
+        1.0
+    );
+
+    // DescribeAcls is neither checked nor passed through: refused with an error, counted
+    // before the answer is sent.
+    let resp: DescribeAclsResponse = within(
+        "the DescribeAcls refusal",
+        second.call(1, DescribeAclsRequest::default()),
+    )
+    .await
+    .unwrap();
+    assert_ne!(resp.error_code, 0, "{resp:?}");
+    let m = gw.metrics().await;
+    assert_eq!(
+        value(
+            &m,
+            r#"poolgate_requests_refused_api_total{api="DescribeAcls"}"#
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        m.lines()
+            .filter(|l| l.starts_with("poolgate_requests_refused_api_total{"))
+            .count(),
+        1,
+        "{m}"
+    );
+    // The refused request did not end the session.
+    produce_round_trip(&mut second, &gw, 2, 1).await;
+
+    // One session closes: back to one. The gauge of sessions moves before the gauge of
+    // connections (both in the connection's task), so once the connections read 1, the
+    // sessions gauge holds its final value.
+    drop(first);
+    let m = gw
+        .metrics_when("the first session to close", |m| {
+            super::sample(m, "poolgate_open_connections") == Some(1.0)
+        })
+        .await;
+    assert_eq!(value(&m, "poolgate_active_sessions"), 1.0, "{m}");
+    drop(second);
+    let m = gw
+        .metrics_when("the second session to close", |m| {
+            super::sample(m, "poolgate_open_connections") == Some(0.0)
+        })
+        .await;
+    assert_eq!(value(&m, "poolgate_active_sessions"), 0.0, "{m}");
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="miss"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
+        1.0
+    );
 }
