@@ -20,6 +20,12 @@ use crate::keystore::{KeySource, KeyStoreConfig};
 use crate::policy::Policy;
 use crate::pool::{Pool, PoolSet};
 
+mod upstream;
+
+pub use self::upstream::{
+    ScramHash, SecretSource, UpstreamConfig, UpstreamOAuth, UpstreamSasl, UpstreamTls,
+};
+
 /// A configuration error: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -148,6 +154,7 @@ pub(crate) struct RawGateway {
     pub(crate) failure_delay: Option<Spanned<String>>,
     pub(crate) max_failure_delay: Option<Spanned<String>>,
     pub(crate) metrics_listen: Option<Spanned<String>>,
+    pub(crate) upstream: Option<upstream::RawUpstream>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,6 +519,8 @@ pub struct GatewayConfig {
     pub max_failure_delay: Duration,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How the gateway reaches its brokers (`[gateway.upstream]`; default: plaintext, no login).
+    pub upstream: UpstreamConfig,
 }
 
 /// One `[gateway] pass_through` entry, with its line for error messages.
@@ -537,15 +546,19 @@ impl Default for GatewayConfig {
             failure_delay: Duration::from_millis(100),
             max_failure_delay: Duration::from_secs(5),
             metrics_listen: None,
+            upstream: UpstreamConfig::default(),
         }
     }
 }
 
-fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
+fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> GatewayConfig {
     let mut g = GatewayConfig {
         allow_plaintext: raw.allow_plaintext,
         ..GatewayConfig::default()
     };
+    if let Some(u) = &raw.upstream {
+        g.upstream = upstream::check_upstream(d, u, base_dir);
+    }
     for (i, name) in raw.pass_through.iter().enumerate() {
         let n = name.get_ref();
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -776,7 +789,7 @@ impl Config {
         let gateway = raw
             .gateway
             .as_ref()
-            .map(|g| check_gateway(&mut d, g))
+            .map(|g| check_gateway(&mut d, g, base_dir))
             .unwrap_or_default();
         if raw.providers.is_empty() {
             d.error(None, "", "no `[[providers]]` configured");
