@@ -15,7 +15,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use poolgate::gate::{Gate, Session};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -47,6 +46,8 @@ pub struct Shared {
     pub gate: Gate,
     /// The upstream broker, `host:port`.
     pub upstream: String,
+    /// How the gateway reaches and logs in at its brokers.
+    pub connector: super::upstream::Upstream,
     /// The broker address written into responses: the gateway's own.
     pub advertised: (StrBytes, i32),
     /// APIs forwarded without checks.
@@ -410,27 +411,16 @@ where
             return Ok(());
         }
     };
-    let upstream = match tokio::time::timeout(
-        Duration::from_secs(10),
-        TcpStream::connect(&shared.upstream),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(End::Upstream(format!(
-                "cannot connect to {}: {e}",
-                shared.upstream
-            )));
+    let upstream = match super::upstream::connect(&shared.connector, &shared.upstream).await {
+        Ok(c) => {
+            if c.session_lifetime_ms > 0 {
+                // Not done: KIP-368 re-authentication upstream (see `upstream`'s docs).
+                tracing::debug!(peer = %peer, session_lifetime_ms = c.session_lifetime_ms, "the upstream broker closes this session's upstream connection when its session expires");
+            }
+            c.stream
         }
-        Err(_) => {
-            return Err(End::Upstream(format!(
-                "connecting to {} timed out",
-                shared.upstream
-            )));
-        }
+        Err(e) => return Err(End::Upstream(e.to_string())),
     };
-    let _ = upstream.set_nodelay(true);
     shared
         .metrics
         .active_sessions
@@ -443,20 +433,21 @@ where
     result
 }
 
-async fn session_loop<S>(
+async fn session_loop<S, U>(
     stream: S,
     frames: Frames,
-    upstream: TcpStream,
+    upstream: U,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     mut session: Arc<Session>,
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    U: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut client_r, client_w) = tokio::io::split(stream);
     let mut frames = frames;
-    let (up_r, up_w) = upstream.into_split();
+    let (up_r, up_w) = tokio::io::split(upstream);
     let mut up_w = BufWriter::with_capacity(64 * 1024, up_w);
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     // Requests whose response is not yet written to the client: an idle connection has none.

@@ -14,6 +14,7 @@ mod conn;
 mod metrics;
 mod pairing;
 mod peers;
+mod upstream;
 mod wire;
 
 use std::collections::HashSet;
@@ -29,7 +30,7 @@ use poolgate::cli::CliError;
 use poolgate::config::Config;
 use poolgate::gate::Gate;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
@@ -49,7 +50,8 @@ pub struct GatewayArgs {
     /// Where clients connect, such as 0.0.0.0:9092 (port 0 picks a free port).
     #[arg(long)]
     pub listen: SocketAddr,
-    /// The upstream Kafka broker, HOST:PORT, reached over plaintext without authentication.
+    /// The upstream Kafka broker, HOST:PORT, reached as `[gateway.upstream]` says (default:
+    /// plaintext without authentication).
     #[arg(long)]
     pub upstream: String,
     /// The address written into Metadata, FindCoordinator and DescribeCluster responses, HOST:PORT
@@ -119,6 +121,9 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             )));
         }
     };
+    // Certificates and secrets are read once, here; a missing one stops the start.
+    let connector = upstream::Upstream::load(&g.upstream)
+        .map_err(|e| CliError::usage(format!("{}: {e}", config.file())))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,14 +150,27 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             None => None,
         };
         let pass: Vec<ApiKey> = pass_through.iter().copied().collect();
-        let upstream_versions = fetch_versions(&args.upstream).await;
-        if let Err(e) = &upstream_versions {
-            tracing::warn!(upstream = %args.upstream, error = %e, "cannot ask the upstream broker for its API versions yet; offering the gateway's own");
+        let upstream_versions = fetch_versions(&connector, &args.upstream).await;
+        match &upstream_versions {
+            // Credentials or certificates the broker refuses: retrying will not help, and the
+            // gateway never falls back to less (plaintext, no login).
+            Err(e) if !e.is_transient() => {
+                return Err(CliError::failed(format!(
+                    "upstream {} ({}): {e}",
+                    args.upstream,
+                    connector.security_protocol()
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(upstream = %args.upstream, error = %e, "cannot ask the upstream broker for its API versions yet; offering the gateway's own");
+            }
+            Ok(_) => {}
         }
         let versions = acl::advertised_versions(upstream_versions.as_ref().ok(), &pass);
         let shared = Arc::new(Shared {
             gate,
             upstream: args.upstream.clone(),
+            connector,
             advertised,
             pass_through,
             versions: RwLock::new(Arc::new(versions)),
@@ -172,9 +190,10 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
         }
         // The line tests and scripts wait for: where clients and scrapers connect.
         println!(
-            "poolgate gateway listening on {local} ({}), upstream {}, advertised as {}:{}{}",
+            "poolgate gateway listening on {local} ({}), upstream {} ({}), advertised as {}:{}{}",
             if tls.is_some() { "tls" } else { "plaintext" },
             args.upstream,
+            shared.connector.security_protocol(),
             shared.advertised.0,
             shared.advertised.1,
             metrics_addr.map(|a| format!(", metrics on http://{a}/metrics")).unwrap_or_default()
@@ -304,12 +323,25 @@ async fn accept_loop(
     }
 }
 
-/// Asks the upstream broker which API versions it supports.
-async fn fetch_versions(upstream: &str) -> Result<ApiVersionsResponse, String> {
+/// Asks the upstream broker which API versions it supports, over a logged-in connection.
+async fn fetch_versions(
+    connector: &upstream::Upstream,
+    upstream: &str,
+) -> Result<ApiVersionsResponse, upstream::UpstreamError> {
+    let connected = upstream::connect(connector, upstream).await?;
+    if connected.session_lifetime_ms > 0 {
+        tracing::warn!(
+            upstream = %upstream,
+            session_lifetime_ms = connected.session_lifetime_ms,
+            "the upstream broker limits the gateway's session (connections.max.reauth.ms); the gateway does not re-authenticate upstream (KIP-368), so the broker closes each upstream connection when it expires and that client's connection ends with it"
+        );
+    }
+    let mut stream = connected.stream;
+    let protocol = |reason: String| upstream::UpstreamError::Protocol {
+        addr: upstream.to_owned(),
+        reason: format!("ApiVersions: {reason}"),
+    };
     let attempt = async {
-        let mut stream = TcpStream::connect(upstream)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
         let version = 3;
         let mut header = RequestHeader::default();
         header.request_api_key = ApiKey::ApiVersions as i16;
@@ -346,6 +378,7 @@ async fn fetch_versions(upstream: &str) -> Result<ApiVersionsResponse, String> {
     tokio::time::timeout(Duration::from_secs(5), attempt)
         .await
         .unwrap_or_else(|_| Err("timed out".to_owned()))
+        .map_err(protocol)
 }
 
 /// Retries the upstream versions until the broker answers, then narrows what is offered.
@@ -353,7 +386,7 @@ async fn refresh_versions(shared: Arc<Shared>, pass: Vec<ApiKey>) {
     let mut wait = Duration::from_millis(500);
     loop {
         tokio::time::sleep(wait).await;
-        if let Ok(resp) = fetch_versions(&shared.upstream).await {
+        if let Ok(resp) = fetch_versions(&shared.connector, &shared.upstream).await {
             let versions = acl::advertised_versions(Some(&resp), &pass);
             *shared
                 .versions
