@@ -467,6 +467,7 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
     let ca = w.pki.ca().display().to_string();
     let secure = secure_addr();
     let plaintext = plaintext_addr();
+    let mtls = mtls_addr();
     let dir = TempDir::new("refused");
     let wrong = write_secret(&dir, "wrong-password", "not-the-password");
     let wrong_client = write_secret(&dir, "wrong-client-secret", "not-the-client-secret");
@@ -511,13 +512,21 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
             secure.clone(),
             "HTTP 401, error `invalid_client`".to_owned(),
         ),
+        (
+            "no client certificate for a listener that requires one",
+            format!("security_protocol = \"SSL\"\ntls_ca_file = \"{ca}\"\n"),
+            mtls.clone(),
+            format!("TLS handshake with `{mtls}` failed: received fatal alert"),
+        ),
     ];
     for (what, upstream, addr, expected) in table {
         let config = write_config(&dir, &upstream);
         let (code, stderr) = failed_start(&config, &addr, &[]);
         assert_eq!(code, Some(1), "{what}: {stderr}");
+        eprintln!("{what}: {}", stderr.trim_end());
+        let protocol = if addr == mtls { "SSL" } else { "SASL_SSL" };
         assert!(
-            stderr.contains(&format!("upstream {addr} (SASL_SSL): ")) && stderr.contains(&expected),
+            stderr.contains(&format!("upstream {addr} ({protocol}): ")) && stderr.contains(&expected),
             "{what}: expected `{expected}` in: {stderr}"
         );
         for secret in ["not-the-password", "not-the-client-secret", SCRAM_PASSWORD] {

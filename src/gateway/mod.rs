@@ -358,27 +358,34 @@ async fn fetch_versions(
                 &mut out,
                 ApiKey::ApiVersions.request_header_version(version),
             )
-            .map_err(|e| e.to_string())?;
-        body.encode(&mut out, version).map_err(|e| e.to_string())?;
-        let len = i32::try_from(out.len() - 4).map_err(|e| e.to_string())?;
+            .map_err(|e| protocol(e.to_string()))?;
+        body.encode(&mut out, version)
+            .map_err(|e| protocol(e.to_string()))?;
+        let len = i32::try_from(out.len() - 4).map_err(|e| protocol(e.to_string()))?;
         out[..4].copy_from_slice(&len.to_be_bytes());
-        stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let payload = wire::Frames::default()
-            .next(&mut stream, 1 << 20)
+        stream
+            .write_all(&out)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| upstream::after_connect(upstream, "ApiVersions", &e))?;
+        let payload = match wire::Frames::default().next(&mut stream, 1 << 20).await {
+            Ok(p) => p,
+            Err(wire::WireError::Io(e)) => {
+                return Err(upstream::after_connect(upstream, "ApiVersions", &e));
+            }
+            Err(e) => return Err(protocol(e.to_string())),
+        };
         let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload.slice(4..))
-            .map_err(|e| e.to_string())?;
-        let resp = ApiVersionsResponse::decode(&mut body, version).map_err(|e| e.to_string())?;
+            .map_err(|e| protocol(e.to_string()))?;
+        let resp = ApiVersionsResponse::decode(&mut body, version)
+            .map_err(|e| protocol(e.to_string()))?;
         if resp.error_code != 0 {
-            return Err(format!("error code {}", resp.error_code));
+            return Err(protocol(format!("error code {}", resp.error_code)));
         }
         Ok(resp)
     };
     tokio::time::timeout(Duration::from_secs(5), attempt)
         .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()))
-        .map_err(protocol)
+        .unwrap_or_else(|_| Err(protocol("timed out".to_owned())))
 }
 
 /// Retries the upstream versions until the broker answers, then narrows what is offered.

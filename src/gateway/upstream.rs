@@ -33,7 +33,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::wire::{Frames, split_response};
+use super::wire::{Frames, WireError, split_response};
 
 /// SASL frames are small; a broker's answer during login is capped at this.
 const LOGIN_MAX_FRAME: usize = 1 << 20;
@@ -108,6 +108,25 @@ impl UpstreamError {
                 | UpstreamError::Timeout(_)
                 | UpstreamError::Protocol { .. }
         )
+    }
+}
+
+/// An I/O error on a connection after [`connect`] returned it: a TLS alert from the broker
+/// (such as a refused client certificate, which TLS 1.3 reports only after the handshake) is
+/// an [`UpstreamError::Tls`]; anything else an [`UpstreamError::Protocol`] about `what`.
+pub fn after_connect(addr: &str, what: &str, e: &std::io::Error) -> UpstreamError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => UpstreamError::Tls {
+            addr: addr.to_owned(),
+            reason: tls.to_string(),
+        },
+        None => UpstreamError::Protocol {
+            addr: addr.to_owned(),
+            reason: format!("{what}: {e}"),
+        },
     }
 }
 
@@ -480,16 +499,18 @@ impl LoginConn<'_> {
             Ok(()) => self.stream.flush().await,
             Err(e) => Err(e),
         };
-        written.map_err(|e| self.protocol(format!("during the SASL login: {e}")))?;
-        let frame = self
-            .frames
-            .next(self.stream, LOGIN_MAX_FRAME)
-            .await
-            .map_err(|e| {
-                self.protocol(format!(
+        written.map_err(|e| after_connect(self.addr, "during the SASL login", &e))?;
+        let frame = match self.frames.next(self.stream, LOGIN_MAX_FRAME).await {
+            Ok(frame) => frame,
+            Err(WireError::Io(e)) => {
+                return Err(after_connect(self.addr, "during the SASL login", &e));
+            }
+            Err(e) => {
+                return Err(self.protocol(format!(
                     "the broker closed the connection during the SASL login ({e})"
-                ))
-            })?;
+                )));
+            }
+        };
         let (id, mut body) = split_response(api, version, frame.slice(4..))
             .map_err(|e| self.protocol(e.to_string()))?;
         if id != self.correlation_id {
