@@ -92,7 +92,8 @@ fn start_world() -> Result<World, String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let pki = Pki { dir };
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    let mut ca_params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
@@ -101,7 +102,9 @@ fn start_world() -> Result<World, String> {
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|e| e.to_string())?;
     let leaf = |names: Vec<String>, cn: &str| -> Result<(String, String), String> {
         let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
         let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
         let cert = params.signed_by(&key, &ca).map_err(|e| e.to_string())?;
         Ok((cert.pem(), key.serialize_pem()))
@@ -115,10 +118,16 @@ fn start_world() -> Result<World, String> {
 
     let jwks = issuer.jwks_url().to_string();
     let global = [
-        ("sasl.enabled.mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256,OAUTHBEARER".to_owned()),
+        (
+            "sasl.enabled.mechanisms",
+            "SCRAM-SHA-512,SCRAM-SHA-256,OAUTHBEARER".to_owned(),
+        ),
         ("sasl.oauthbearer.jwks.endpoint.url", jwks.clone()),
         ("sasl.oauthbearer.expected.audience", "kafka".to_owned()),
-        ("sasl.oauthbearer.expected.issuer", issuer.issuer().to_owned()),
+        (
+            "sasl.oauthbearer.expected.issuer",
+            issuer.issuer().to_owned(),
+        ),
     ];
     let secure = |k: &str| format!("listener.name.{}.{k}", SECURE.to_lowercase());
     let mtls = |k: &str| format!("listener.name.{}.{k}", MTLS.to_lowercase());
@@ -157,10 +166,8 @@ fn start_world() -> Result<World, String> {
         ));
         owned.push((listener("ssl.keystore.key"), property_pem(&broker_key)));
     }
-    let mut all: Vec<(String, String)> = global
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let mut all: Vec<(String, String)> =
+        global.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     all.extend(owned);
     let started = Instant::now();
     let cluster = KafkaCluster::start_with_options(
@@ -304,7 +311,13 @@ fn client(gateway: &str) -> Command {
 fn direct() -> Command {
     let mut cmd = Command::new(cache().join("venv/bin/python"));
     cmd.arg("e2e/client.py")
-        .args(["--bootstrap", &plaintext_addr(), "--plain", "--timeout", "30"])
+        .args([
+            "--bootstrap",
+            &plaintext_addr(),
+            "--plain",
+            "--timeout",
+            "30",
+        ])
         .stderr(Stdio::null());
     cmd
 }
@@ -488,7 +501,9 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
             "a wrong SCRAM password",
             scram(&wrong, &ca),
             secure.clone(),
-            format!("SASL SCRAM-SHA-512 login at `{secure}` failed: the broker answered error code 58"),
+            format!(
+                "SASL SCRAM-SHA-512 login at `{secure}` failed: the broker answered error code 58"
+            ),
         ),
         (
             "SASL_SSL towards a PLAINTEXT listener",
@@ -500,7 +515,9 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
             "a broker certificate from another CA",
             scram(&good, &other_ca.display().to_string()),
             secure.clone(),
-            format!("TLS handshake with `{secure}` failed: invalid peer certificate: UnknownIssuer"),
+            format!(
+                "TLS handshake with `{secure}` failed: invalid peer certificate: UnknownIssuer"
+            ),
         ),
         (
             "a wrong OAuth client secret",
@@ -526,7 +543,8 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
         eprintln!("{what}: {}", stderr.trim_end());
         let protocol = if addr == mtls { "SSL" } else { "SASL_SSL" };
         assert!(
-            stderr.contains(&format!("upstream {addr} ({protocol}): ")) && stderr.contains(&expected),
+            stderr.contains(&format!("upstream {addr} ({protocol}): "))
+                && stderr.contains(&expected),
             "{what}: expected `{expected}` in: {stderr}"
         );
         for secret in ["not-the-password", "not-the-client-secret", SCRAM_PASSWORD] {

@@ -88,7 +88,6 @@ fn upstream_summary(u: &UpstreamConfig) -> Value {
                 v["token_endpoint"] = json!(o.token_endpoint.as_str());
                 v["client_id"] = json!(o.client_id);
             }
-            _ => {}
         }
         v
     });

@@ -241,7 +241,11 @@ pub(crate) fn check_upstream(
         if let Some(n) = &raw.tls_server_name
             && n.get_ref().is_empty()
         {
-            d.error(Some(&n.span()), field("tls_server_name"), "must not be empty");
+            d.error(
+                Some(&n.span()),
+                field("tls_server_name"),
+                "must not be empty",
+            );
         }
         let client_cert = match (&raw.tls_cert_file, &raw.tls_key_file) {
             (Some(c), Some(k)) => Some((path(c), path(k))),
@@ -314,7 +318,11 @@ fn secret(
             Some(SecretSource::Env(e.get_ref().clone()))
         }
         (Some(f), None) => {
-            d.error(Some(&f.span()), field(&format!("{stem}_file")), "must not be empty");
+            d.error(
+                Some(&f.span()),
+                field(&format!("{stem}_file")),
+                "must not be empty",
+            );
             None
         }
         (None, Some(e)) => {
@@ -501,9 +509,8 @@ fn check_sasl(
                 for (k, v) in x.get_ref() {
                     // RFC 7628 section 3.1: key = 1*(ALPHA), value = *(VCHAR / SP / HTAB / CR / LF);
                     // `auth` is the token's own key.
-                    let key_ok = !k.is_empty()
-                        && k.bytes().all(|b| b.is_ascii_alphabetic())
-                        && k != "auth";
+                    let key_ok =
+                        !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphabetic()) && k != "auth";
                     let value_ok = v
                         .bytes()
                         .all(|b| (0x21..=0x7e).contains(&b) || matches!(b, b' ' | b'\t'));
@@ -616,7 +623,10 @@ mod tests {
             o.client_secret,
             SecretSource::File("/etc/poolgate/secret".into())
         );
-        assert_eq!(o.extensions, vec![("logicalCluster".into(), "lkc-1".into())]);
+        assert_eq!(
+            o.extensions,
+            vec![("logicalCluster".into(), "lkc-1".into())]
+        );
         let plain = parse(
             "security_protocol = \"SASL_PLAINTEXT\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"gw\"\nsasl_password_file = \"p\"\ninsecure_cleartext_credentials = true\n",
         )
@@ -679,10 +689,7 @@ mod tests {
                 "connect_timeout = \"0s\"\n",
                 "c.toml:7: [gateway.upstream], field `connect_timeout`: must be more than zero",
             ),
-            (
-                "sasl_passwd = \"x\"\n",
-                "c.toml:7",
-            ),
+            ("sasl_passwd = \"x\"\n", "c.toml:7"),
         ];
         for (body, expected) in table {
             let errs = parse(body).unwrap_err();

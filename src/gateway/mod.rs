@@ -376,8 +376,8 @@ async fn fetch_versions(
         };
         let (_, mut body) = wire::split_response(ApiKey::ApiVersions, version, payload.slice(4..))
             .map_err(|e| protocol(e.to_string()))?;
-        let resp = ApiVersionsResponse::decode(&mut body, version)
-            .map_err(|e| protocol(e.to_string()))?;
+        let resp =
+            ApiVersionsResponse::decode(&mut body, version).map_err(|e| protocol(e.to_string()))?;
         if resp.error_code != 0 {
             return Err(protocol(format!("error code {}", resp.error_code)));
         }

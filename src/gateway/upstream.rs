@@ -21,8 +21,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use poolgate::config::{ScramHash, SecretSource, UpstreamConfig, UpstreamOAuth, UpstreamSasl};
@@ -161,7 +161,9 @@ fn read_secret(source: &SecretSource, field: &str) -> Result<Secret, UpstreamErr
     let value = value.strip_suffix('\n').unwrap_or(&value);
     let value = value.strip_suffix('\r').unwrap_or(value);
     if value.is_empty() {
-        return Err(UpstreamError::Setup(format!("field `{field}`: the secret is empty")));
+        return Err(UpstreamError::Setup(format!(
+            "field `{field}`: the secret is empty"
+        )));
     }
     Ok(Secret(value.to_owned()))
 }
@@ -185,8 +187,15 @@ impl std::fmt::Debug for Upstream {
 
 #[derive(Debug)]
 enum Login {
-    Plain { username: String, password: Secret },
-    Scram { hash: ScramHash, username: String, password: Secret },
+    Plain {
+        username: String,
+        password: Secret,
+    },
+    Scram {
+        hash: ScramHash,
+        username: String,
+        password: Secret,
+    },
     OAuthBearer(Arc<TokenSource>),
 }
 
@@ -227,7 +236,11 @@ impl Upstream {
                     .map_err(|e| setup("tls_ca_file", &t.ca_file, &e))?;
                 let (added, _) = roots.add_parsable_certificates(cas);
                 if added == 0 {
-                    return Err(setup("tls_ca_file", &t.ca_file, &"no usable CA certificate"));
+                    return Err(setup(
+                        "tls_ca_file",
+                        &t.ca_file,
+                        &"no usable CA certificate",
+                    ));
                 }
                 let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
                 let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -242,7 +255,11 @@ impl Upstream {
                                 .and_then(|it| it.collect::<Result<_, _>>())
                                 .map_err(|e| setup("tls_cert_file", cert, &e))?;
                         if chain.is_empty() {
-                            return Err(setup("tls_cert_file", cert, &"no certificate in the file"));
+                            return Err(setup(
+                                "tls_cert_file",
+                                cert,
+                                &"no certificate in the file",
+                            ));
                         }
                         // The key's own error would not name a secret, but keep it short.
                         let key = PrivateKeyDer::from_pem_file(key)
@@ -475,7 +492,11 @@ impl LoginConn<'_> {
     }
 
     /// One request and its response.
-    async fn call<R: Request>(&mut self, version: i16, body: &R) -> Result<R::Response, UpstreamError>
+    async fn call<R: Request>(
+        &mut self,
+        version: i16,
+        body: &R,
+    ) -> Result<R::Response, UpstreamError>
     where
         R::Response: Decodable,
     {
@@ -589,8 +610,8 @@ impl LoginConn<'_> {
             }
             Login::OAuthBearer(source) => {
                 let token = source.token().await?;
-                let message = oauthbearer_message(&token, &source.extensions)
-                    .map_err(|e| self.refused(e))?;
+                let message =
+                    oauthbearer_message(&token, &source.extensions).map_err(|e| self.refused(e))?;
                 let (challenge, lifetime) = self.authenticate(message).await?;
                 if !challenge.is_empty() {
                     // RFC 7628 error challenge with a success code: not a login.
@@ -720,7 +741,10 @@ impl TokenSource {
         let resp = self
             .http
             .post(self.endpoint.clone())
-            .header(reqwest::header::AUTHORIZATION, format!("Basic {}", self.basic.0))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("Basic {}", self.basic.0),
+            )
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -806,7 +830,9 @@ mod tests {
 
     #[test]
     fn token_responses() {
-        let table: [(&str, u16, Result<(&str, Option<u64>), &str>); 6] = [
+        /// The token and `expires_in`, or the error.
+        type Expected = Result<(&'static str, Option<u64>), &'static str>;
+        let table: [(&str, u16, Expected); 6] = [
             (
                 r#"{"access_token":"abc","token_type":"Bearer","expires_in":60}"#,
                 200,

@@ -1186,17 +1186,25 @@ mod tests {
             ("SECURE".to_owned(), "SASL_SSL".to_owned()),
             ("MTLS".to_owned(), "SSL".to_owned()),
         ];
-        cluster.nodes[0].more_addrs = vec!["127.0.0.1:1004".to_owned(), "127.0.0.1:1005".to_owned()];
+        cluster.nodes[0].more_addrs =
+            vec!["127.0.0.1:1004".to_owned(), "127.0.0.1:1005".to_owned()];
         let props = cluster.server_properties(&cluster.nodes[0], "1@127.0.0.1:1002");
         assert_eq!(
             property(&props, "listeners"),
-            ["PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003,SECURE://127.0.0.1:1004,MTLS://127.0.0.1:1005,CONTROLLER://127.0.0.1:1002"]
+            [
+                "PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003,SECURE://127.0.0.1:1004,MTLS://127.0.0.1:1005,CONTROLLER://127.0.0.1:1002"
+            ]
         );
         assert_eq!(
             property(&props, "listener.security.protocol.map"),
-            ["PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT,SECURE:SASL_SSL,MTLS:SSL"]
+            [
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT,SECURE:SASL_SSL,MTLS:SSL"
+            ]
         );
-        assert_eq!(cluster.named_listener_addr(1, "MTLS"), Some("127.0.0.1:1005"));
+        assert_eq!(
+            cluster.named_listener_addr(1, "MTLS"),
+            Some("127.0.0.1:1005")
+        );
         assert_eq!(cluster.named_listener_addr(1, "OAUTH"), None);
         assert_eq!(cluster.named_listener_addr(2, "MTLS"), None);
     }

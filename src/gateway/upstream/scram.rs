@@ -65,7 +65,11 @@ fn saslname(name: &str) -> String {
 
 fn algorithms(
     hash: ScramHash,
-) -> (pbkdf2::Algorithm, hmac::Algorithm, &'static digest::Algorithm) {
+) -> (
+    pbkdf2::Algorithm,
+    hmac::Algorithm,
+    &'static digest::Algorithm,
+) {
     {
         match hash {
             ScramHash::Sha256 => (
@@ -107,8 +111,8 @@ impl ClientFirst {
         server_first: &[u8],
         password: &str,
     ) -> Result<(Vec<u8>, ClientFinal), ScramError> {
-        let text = std::str::from_utf8(server_first)
-            .map_err(|_| ScramError::ServerFirst("not UTF-8"))?;
+        let text =
+            std::str::from_utf8(server_first).map_err(|_| ScramError::ServerFirst("not UTF-8"))?;
         let mut parts = text.split(',');
         let mut next = |key: &str| {
             parts
@@ -190,10 +194,7 @@ impl ClientFinal {
 
 /// At most 100 printable characters of a server's error.
 fn poolgate_clip(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect()
+    s.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 #[cfg(test)]
