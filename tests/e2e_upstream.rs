@@ -15,9 +15,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::MetadataRequest;
+use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::cluster::{KafkaCluster, Options, kafka_libs};
+use poolgate::testkit::kafka::KafkaClient;
 use poolgate::testkit::stack::{GatewayProcess, gateway_config};
 use poolgate::testkit::{Client, IssuerConfig, TestIssuer};
 use serde_json::{Value, json};
@@ -32,6 +35,8 @@ const SCRAM_USER: &str = "poolgate-gw";
 /// Its password: a throwaway for this test cluster (it is on `kafka-storage format`'s command
 /// line, where Kafka takes it; the gateway itself reads it from a file or the environment).
 const SCRAM_PASSWORD: &str = "upstream-scram-test-password";
+/// The session lifetime of SCRAM-SHA-256 logins on the `SECURE` listener.
+const REAUTH_MS: u64 = 5_000;
 /// The gateway's OAuth client at the issuer.
 const GATEWAY_CLIENT: &str = "poolgate-gateway-upstream";
 const GATEWAY_CLIENT_SECRET: &str = "gateway-upstream-test-secret";
@@ -153,6 +158,12 @@ fn start_world() -> Result<World, String> {
             secure("oauthbearer.sasl.server.callback.handler.class"),
             "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
                 .to_owned(),
+        ),
+        // SCRAM-SHA-256 sessions last 5 s: the gateway must renew its login on connections in
+        // use (KIP-368), or the broker closes them.
+        (
+            secure("scram-sha-256.connections.max.reauth.ms"),
+            REAUTH_MS.to_string(),
         ),
         (mtls("ssl.client.auth"), "required".to_owned()),
         (mtls("ssl.truststore.type"), "PEM".to_owned()),
@@ -556,4 +567,67 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
     let config = write_config(&dir, &scram(&good, &ca));
     let gateway = spawn_gateway(&config, &secure, &[]);
     assert!(gateway.addr().starts_with("127.0.0.1:"));
+}
+
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, Java 17+, confluent-kafka); run e2e/run"]
+fn the_gateway_renews_its_upstream_login_on_a_connection_in_use() {
+    let w = world();
+    let dir = TempDir::new("reauth");
+    let password = write_secret(&dir, "scram-password", SCRAM_PASSWORD);
+    let config = write_config(
+        &dir,
+        &format!(
+            "security_protocol = \"SASL_SSL\"\ntls_ca_file = \"{}\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"{SCRAM_USER}\"\nsasl_password_file = \"{}\"\n",
+            w.pki.ca().display(),
+            password.display()
+        ),
+    );
+    let gateway = GatewayProcess::spawn(
+        Path::new(env!("CARGO_BIN_EXE_poolgate")),
+        &config,
+        &secure_addr(),
+        &["--metrics-listen", "127.0.0.1:0"],
+    )
+    .unwrap();
+    let jwt = w
+        .issuer
+        .mint()
+        .claim("sub", json!("e2e-reauth"))
+        .claim("groups", json!(["kafka-writers"]))
+        .sign();
+    let message = ClientFirstMessage::new(jwt)
+        .extension("logicalCluster", CLUSTER)
+        .build()
+        .unwrap()
+        .to_bytes();
+    let renewals = || gateway.metric("poolgate_upstream_reauthentications_total");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = KafkaClient::connect(gateway.addr()).await.unwrap();
+        let login = c.sasl_oauthbearer(&message).await.unwrap();
+        assert_eq!(login.error_code, 0);
+        let md = c.call(12, MetadataRequest::default()).await.unwrap();
+        assert_eq!(md.brokers.len(), 1);
+        // Two renewals: the first session (5 s) is over, and the connection carries on.
+        let deadline = Instant::now() + Duration::from_millis(4 * REAUTH_MS);
+        while renewals() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "no second upstream re-authentication:\n{}",
+                gateway.metrics().unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let md = c.call(12, MetadataRequest::default()).await.unwrap();
+        assert_eq!(md.brokers.len(), 1);
+        assert_eq!(md.brokers[0].port, i32::from(gateway_port(gateway.addr())));
+    });
+}
+
+fn gateway_port(addr: &str) -> u16 {
+    addr.rsplit_once(':').unwrap().1.parse().unwrap()
 }

@@ -330,10 +330,10 @@ async fn fetch_versions(
 ) -> Result<ApiVersionsResponse, upstream::UpstreamError> {
     let connected = upstream::connect(connector, upstream).await?;
     if connected.session_lifetime_ms > 0 {
-        tracing::warn!(
+        tracing::info!(
             upstream = %upstream,
             session_lifetime_ms = connected.session_lifetime_ms,
-            "the upstream broker limits the gateway's session (connections.max.reauth.ms); the gateway does not re-authenticate upstream (KIP-368), so the broker closes each upstream connection when it expires and that client's connection ends with it"
+            "the upstream broker limits the gateway's login session; each upstream connection logs in again (KIP-368) at 85% of it"
         );
     }
     let mut stream = connected.stream;

@@ -6,11 +6,10 @@
 //!
 //! Never falls back: a configured TLS or SASL step that fails fails the connection.
 //!
-//! Not done: KIP-368 re-authentication of a long-lived upstream connection. A broker with
-//! `connections.max.reauth.ms` reports a session lifetime ([`Connected::session_lifetime_ms`]);
-//! when it elapses the broker closes the connection, which ends that client's session (the
-//! client reconnects and gets a fresh upstream login). The gateway logs the lifetime it was
-//! given.
+//! KIP-368: a broker that limits the login's session reports its lifetime
+//! ([`Connected::session_lifetime_ms`]); [`reauthenticate`] logs in again on a connection in
+//! use, through any [`Transport`] (a client session passes its own, which keeps the
+//! gateway's requests in order with the client's).
 
 mod scram;
 
@@ -436,12 +435,16 @@ pub async fn connect(cfg: &Upstream, addr: &str) -> Result<Connected, UpstreamEr
     let session_lifetime_ms = match &cfg.sasl {
         None => 0,
         Some(login) => {
-            let mut conn = LoginConn {
+            let mut direct = Direct {
                 stream: &mut stream,
                 frames: Frames::default(),
                 addr,
-                mechanism: login.mechanism(),
                 correlation_id: 0,
+            };
+            let mut conn = LoginConn {
+                transport: &mut direct,
+                addr,
+                mechanism: login.mechanism(),
             };
             tokio::time::timeout(cfg.connect_timeout, conn.login(login))
                 .await
@@ -466,16 +469,99 @@ fn host_name(addr: &str) -> Result<ServerName<'static>, UpstreamError> {
     })
 }
 
-/// One login in progress on a fresh connection.
-struct LoginConn<'a> {
+/// One request frame out, its response frame back, in order with whatever else the
+/// connection carries. The transport sets the frame's correlation id and checks the answer's.
+pub trait Transport {
+    /// Sends `frame` (length prefix included) and returns the response frame that answers it.
+    fn round_trip(
+        &mut self,
+        frame: Bytes,
+    ) -> impl std::future::Future<Output = Result<Bytes, UpstreamError>> + Send;
+}
+
+/// A fresh connection used only for the login.
+struct Direct<'a> {
     stream: &'a mut UpstreamStream,
     frames: Frames,
     addr: &'a str,
-    mechanism: &'static str,
     correlation_id: i32,
 }
 
-impl LoginConn<'_> {
+impl Transport for Direct<'_> {
+    async fn round_trip(&mut self, frame: Bytes) -> Result<Bytes, UpstreamError> {
+        self.correlation_id += 1;
+        let mut frame = bytes::BytesMut::from(frame.as_ref());
+        if let Some(id) = frame.get_mut(8..12) {
+            id.copy_from_slice(&self.correlation_id.to_be_bytes());
+        }
+        let written = match self.stream.write_all(&frame).await {
+            Ok(()) => self.stream.flush().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|e| after_connect(self.addr, "during the SASL login", &e))?;
+        let response = match self.frames.next(self.stream, LOGIN_MAX_FRAME).await {
+            Ok(frame) => frame,
+            Err(WireError::Io(e)) => {
+                return Err(after_connect(self.addr, "during the SASL login", &e));
+            }
+            Err(e) => {
+                return Err(UpstreamError::Protocol {
+                    addr: self.addr.to_owned(),
+                    reason: format!(
+                        "the broker closed the connection during the SASL login ({e})"
+                    ),
+                });
+            }
+        };
+        let got = response
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(i32::from_be_bytes);
+        if got != Some(self.correlation_id) {
+            return Err(UpstreamError::Protocol {
+                addr: self.addr.to_owned(),
+                reason: format!(
+                    "a response with correlation id {got:?} during the SASL login, expected {}",
+                    self.correlation_id
+                ),
+            });
+        }
+        Ok(response)
+    }
+}
+
+/// Logs in again (KIP-368) on a connection in use, through `transport`: the broker's new
+/// session lifetime in milliseconds (0 without SASL, where there is nothing to renew).
+///
+/// # Errors
+/// As the first login: [`UpstreamError::Auth`], [`UpstreamError::Token`], or a transport
+/// failure.
+pub async fn reauthenticate<T: Transport + Send>(
+    cfg: &Upstream,
+    addr: &str,
+    transport: &mut T,
+) -> Result<i64, UpstreamError> {
+    let Some(login) = &cfg.sasl else {
+        return Ok(0);
+    };
+    let mut conn = LoginConn {
+        transport,
+        addr,
+        mechanism: login.mechanism(),
+    };
+    tokio::time::timeout(cfg.connect_timeout, conn.login(login))
+        .await
+        .map_err(|_| UpstreamError::Timeout(addr.to_owned()))?
+}
+
+/// One login in progress.
+struct LoginConn<'a, T> {
+    transport: &'a mut T,
+    addr: &'a str,
+    mechanism: &'static str,
+}
+
+impl<T: Transport + Send> LoginConn<'_, T> {
     fn protocol(&self, reason: impl Into<String>) -> UpstreamError {
         UpstreamError::Protocol {
             addr: self.addr.to_owned(),
@@ -492,7 +578,7 @@ impl LoginConn<'_> {
     }
 
     /// One request and its response.
-    async fn call<R: Request>(
+    async fn call<R: Request + Sync>(
         &mut self,
         version: i16,
         body: &R,
@@ -500,12 +586,10 @@ impl LoginConn<'_> {
     where
         R::Response: Decodable,
     {
-        self.correlation_id += 1;
         let api = ApiKey::try_from(R::KEY).map_err(|()| self.protocol("unknown API"))?;
         let mut header = RequestHeader::default();
         header.request_api_key = R::KEY;
         header.request_api_version = version;
-        header.correlation_id = self.correlation_id;
         header.client_id = Some(StrBytes::from_static_str("poolgate-gateway"));
         let mut out = BytesMut::with_capacity(256);
         out.put_i32(0);
@@ -516,30 +600,9 @@ impl LoginConn<'_> {
             .map_err(|e| self.protocol(e.to_string()))?;
         let len = i32::try_from(out.len() - 4).map_err(|e| self.protocol(e.to_string()))?;
         out[..4].copy_from_slice(&len.to_be_bytes());
-        let written = match self.stream.write_all(&out).await {
-            Ok(()) => self.stream.flush().await,
-            Err(e) => Err(e),
-        };
-        written.map_err(|e| after_connect(self.addr, "during the SASL login", &e))?;
-        let frame = match self.frames.next(self.stream, LOGIN_MAX_FRAME).await {
-            Ok(frame) => frame,
-            Err(WireError::Io(e)) => {
-                return Err(after_connect(self.addr, "during the SASL login", &e));
-            }
-            Err(e) => {
-                return Err(self.protocol(format!(
-                    "the broker closed the connection during the SASL login ({e})"
-                )));
-            }
-        };
-        let (id, mut body) = split_response(api, version, frame.slice(4..))
+        let frame = self.transport.round_trip(out.freeze()).await?;
+        let (_, mut body) = split_response(api, version, frame.slice(4..))
             .map_err(|e| self.protocol(e.to_string()))?;
-        if id != self.correlation_id {
-            return Err(self.protocol(format!(
-                "response to {api:?} has correlation id {id}, expected {}",
-                self.correlation_id
-            )));
-        }
         R::Response::decode(&mut body, version)
             .map_err(|e| self.protocol(format!("malformed {api:?} response: {e}")))
     }
