@@ -507,9 +507,7 @@ impl Transport for Direct<'_> {
             Err(e) => {
                 return Err(UpstreamError::Protocol {
                     addr: self.addr.to_owned(),
-                    reason: format!(
-                        "the broker closed the connection during the SASL login ({e})"
-                    ),
+                    reason: format!("the broker closed the connection during the SASL login ({e})"),
                 });
             }
         };
