@@ -393,14 +393,21 @@ async fn refresh_versions(shared: Arc<Shared>, pass: Vec<ApiKey>) {
     let mut wait = Duration::from_millis(500);
     loop {
         tokio::time::sleep(wait).await;
-        if let Ok(resp) = fetch_versions(&shared.connector, &shared.upstream).await {
-            let versions = acl::advertised_versions(Some(&resp), &pass);
-            *shared
-                .versions
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(versions);
-            tracing::info!(upstream = %shared.upstream, "upstream API versions known");
-            return;
+        match fetch_versions(&shared.connector, &shared.upstream).await {
+            Ok(resp) => {
+                let versions = acl::advertised_versions(Some(&resp), &pass);
+                *shared
+                    .versions
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(versions);
+                tracing::info!(upstream = %shared.upstream, "upstream API versions known");
+                return;
+            }
+            // The broker came up and refuses the gateway: every session will fail the same way.
+            Err(e) if !e.is_transient() => {
+                tracing::error!(upstream = %shared.upstream, error = %e, "the upstream broker refuses the gateway's connection; retrying");
+            }
+            Err(_) => {}
         }
         wait = (wait * 2).min(Duration::from_secs(30));
     }

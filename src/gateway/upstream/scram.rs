@@ -278,6 +278,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends, the client answers or refuses; it never panics, and a
+        /// server-final message it did not compute never passes.
+        #[test]
+        fn arbitrary_server_messages_never_panic(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        ) {
+            let (_, state) = client_first(ScramHash::Sha256, "u", "nonce");
+            let _ = state.finish(&first, "p");
+            proptest::prop_assert!(after_first("pencil").verify(&last).is_err());
+        }
+    }
+
     #[test]
     fn user_names_are_escaped() {
         let (first, _) = client_first(ScramHash::Sha512, "a=b,c", "n");
