@@ -20,6 +20,12 @@ use crate::keystore::{KeySource, KeyStoreConfig};
 use crate::policy::Policy;
 use crate::pool::{Pool, PoolSet};
 
+mod upstream;
+
+pub use self::upstream::{
+    ScramHash, SecretSource, UpstreamConfig, UpstreamOAuth, UpstreamSasl, UpstreamTls,
+};
+
 /// A configuration error: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -155,6 +161,7 @@ pub(crate) struct RawGateway {
     pub(crate) metadata_refresh_interval: Option<Spanned<String>>,
     pub(crate) drain_timeout: Option<Spanned<String>>,
     pub(crate) max_connection_age: Option<Spanned<String>>,
+    pub(crate) upstream: Option<upstream::RawUpstream>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,6 +549,8 @@ pub struct GatewayConfig {
     /// together do not all close together) is closed when it has nothing in flight, so that
     /// clients spread over instances added since (default: none).
     pub max_connection_age: Option<Duration>,
+    /// How the gateway reaches its brokers (`[gateway.upstream]`; default: plaintext, no login).
+    pub upstream: UpstreamConfig,
 }
 
 impl GatewayConfig {
@@ -575,6 +584,7 @@ impl GatewayConfig {
             metadata_refresh_interval,
             drain_timeout,
             max_connection_age,
+            upstream,
         );
         out
     }
@@ -621,15 +631,19 @@ impl Default for GatewayConfig {
             metadata_refresh_interval: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(30),
             max_connection_age: None,
+            upstream: UpstreamConfig::default(),
         }
     }
 }
 
-fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
+fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> GatewayConfig {
     let mut g = GatewayConfig {
         allow_plaintext: raw.allow_plaintext,
         ..GatewayConfig::default()
     };
+    if let Some(u) = &raw.upstream {
+        g.upstream = upstream::check_upstream(d, u, base_dir);
+    }
     for (i, name) in raw.pass_through.iter().enumerate() {
         let n = name.get_ref();
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -991,7 +1005,7 @@ impl Config {
         let gateway = raw
             .gateway
             .as_ref()
-            .map(|g| check_gateway(&mut d, g))
+            .map(|g| check_gateway(&mut d, g, base_dir))
             .unwrap_or_default();
         if raw.providers.is_empty() {
             d.error(None, "", "no `[[providers]]` configured");
@@ -1247,7 +1261,7 @@ mod tests {
         let raw = parse_raw(&mut d, toml_text);
         let g = raw
             .and_then(|r| r.gateway)
-            .map(|g| check_gateway(&mut d, &g))
+            .map(|g| check_gateway(&mut d, &g, Path::new(".")))
             .unwrap_or_default();
         (g, d.errors.iter().map(ToString::to_string).collect())
     }
