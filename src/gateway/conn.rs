@@ -420,6 +420,18 @@ enum Pending {
     },
 }
 
+impl Pending {
+    /// The gateway correlation id whose upstream answer this item waits for.
+    fn upstream_id(&self) -> Option<i32> {
+        match self {
+            Pending::Upstream { upstream_id, .. } | Pending::Internal { upstream_id, .. } => {
+                Some(*upstream_id)
+            }
+            Pending::Local(_) | Pending::Unanswered { .. } => None,
+        }
+    }
+}
+
 /// Serves one client connection from accept to close: login within `login_timeout`, then the
 /// authenticated session.
 pub async fn serve<S>(
@@ -954,49 +966,37 @@ where
                     answered_anyway(upstream_id);
                 }
             }
-            Pending::Internal { upstream_id, reply } => loop {
-                let wire = match early.take() {
-                    Some(f) => f,
-                    None => frames
-                        .next(&mut upstream, UPSTREAM_MAX_FRAME)
-                        .await
-                        .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
-                };
-                let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
-                match pair(Some(upstream_id), got, &mut unanswered) {
-                    Pairing::Answer => {
-                        // The session loop waits for it; gone only when it ended.
-                        let _ = reply.send(wire);
-                        break;
+            answered => {
+                // Local and Unanswered items are matched above.
+                let upstream_id = answered.upstream_id().unwrap_or_default();
+                let wire = loop {
+                    let wire = match early.take() {
+                        Some(f) => f,
+                        None => frames
+                            .next(&mut upstream, UPSTREAM_MAX_FRAME)
+                            .await
+                            .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
+                    };
+                    let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
+                    match pair(Some(upstream_id), got, &mut unanswered) {
+                        Pairing::Answer => break wire,
+                        Pairing::AnsweredAnyway => answered_anyway(got),
+                        Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
                     }
-                    Pairing::AnsweredAnyway => answered_anyway(got),
-                    Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
-                }
-            },
-            Pending::Upstream {
-                upstream_id,
-                correlation_id,
-                api,
-                version,
-                patch,
-            } => loop {
-                let wire = match early.take() {
-                    Some(f) => f,
-                    None => frames
-                        .next(&mut upstream, UPSTREAM_MAX_FRAME)
-                        .await
-                        .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
                 };
-                let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
-                match pair(Some(upstream_id), got, &mut unanswered) {
-                    Pairing::Answer => {
-                        deliver(&mut client, wire, correlation_id, api, version, patch).await?;
-                        break;
-                    }
-                    Pairing::AnsweredAnyway => answered_anyway(got),
-                    Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
+                match answered {
+                    // The session loop waits for it; gone only when it ended.
+                    Pending::Internal { reply, .. } => drop(reply.send(wire)),
+                    Pending::Upstream {
+                        correlation_id,
+                        api,
+                        version,
+                        patch,
+                        ..
+                    } => deliver(&mut client, wire, correlation_id, api, version, patch).await?,
+                    Pending::Local(_) | Pending::Unanswered { .. } => {}
                 }
-            },
+            }
         }
         if rx.is_empty() {
             client.flush().await.map_err(WireError::from)?;
