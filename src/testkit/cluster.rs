@@ -1075,30 +1075,10 @@ fn partitions(addr: &str, topic: &str) -> io::Result<Vec<PartitionState>> {
 
 /// The leader of each partition of `topic` in `addr`'s Metadata.
 fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
-            TopicName(StrBytes::from_string(topic.to_owned())),
-        ))]));
-    let response: MetadataResponse = call(addr, 12, &request)?;
-    let topic = response
-        .topics
-        .first()
-        .ok_or_else(|| error(format!("no topic `{topic}` in the metadata")))?;
-    if topic.error_code != 0 {
-        return Err(error(format!("topic metadata error {}", topic.error_code)));
-    }
-    let mut partitions: Vec<(i32, i32)> = topic
-        .partitions
-        .iter()
-        .map(|p| {
-            (
-                p.partition_index,
-                if p.error_code == 0 { p.leader_id.0 } else { -1 },
-            )
-        })
-        .collect();
-    partitions.sort_unstable();
-    Ok(partitions.into_iter().map(|(_, leader)| leader).collect())
+    Ok(partitions(addr, topic)?
+        .into_iter()
+        .map(|p| p.leader)
+        .collect())
 }
 
 /// One request and its response over a new blocking connection: the cluster's own calls run
