@@ -785,16 +785,41 @@ fn three_clients_produce_to_all_three_leaders_and_a_group_reads_everything_back(
     assert!(gw.metric(LOGINS_OK) >= 4, "{metrics}");
 }
 
-/// A broker that leads partitions stops while the Java producer (acks=all, idempotent) sends
-/// through the gateway to every partition: the cluster elects other leaders, the producer
-/// carries on through the gateway to them; the broker comes back, rejoins and leads its
-/// partitions again, and the producer's records for them reach it through the gateway. Every
-/// acknowledged record is in the cluster exactly once.
+/// How a broker goes away.
+#[derive(Clone, Copy, Debug)]
+enum Loss {
+    /// SIGTERM: Kafka's controlled shutdown moves its leaderships first.
+    Stop,
+    /// SIGKILL: a crash; the controller notices when its heartbeats stop.
+    Crash,
+}
+
+/// A broker that leads partitions stops cleanly while the Java producer sends through the
+/// gateway; see [`leader_lost_and_back`].
 #[test]
 #[ignore = "needs e2e/setup (Apache Kafka, Java 17+); run e2e/run"]
 fn the_producer_follows_a_leader_that_stops_and_comes_back() {
-    let stack = Stack::start("leader", Hold::alone());
-    let topic = "e2e-routing-leader";
+    leader_lost_and_back(Loss::Stop);
+}
+
+/// A broker that leads partitions crashes while the Java producer sends through the gateway;
+/// see [`leader_lost_and_back`].
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, Java 17+); run e2e/run"]
+fn the_producer_follows_a_leader_that_crashes_and_comes_back() {
+    leader_lost_and_back(Loss::Crash);
+}
+
+/// A broker that leads partitions goes away (`loss`) while the Java producer (acks=all,
+/// idempotent) sends through the gateway to every partition: the cluster elects other
+/// leaders, the producer carries on through the gateway to them; the broker comes back,
+/// rejoins and leads its partitions again, and the producer's records for them reach it
+/// through the gateway. Every acknowledged record is in the cluster exactly once, and nothing
+/// failed. The other tests wait meanwhile.
+fn leader_lost_and_back(loss: Loss) {
+    let name = format!("{loss:?}").to_lowercase();
+    let stack = Stack::start(&name, Hold::alone());
+    let topic = &format!("e2e-routing-{name}");
     let leaders = create_spread_topic(topic);
     let gw = stack.gateway(&stack.config("gateway.toml", ""), &[]);
     let config = stack.java_properties(
@@ -811,7 +836,7 @@ fn the_producer_follows_a_leader_that_stops_and_comes_back() {
         &config,
         gw.addr(),
         topic,
-        "leader",
+        &name,
         0,
         50,
     );
@@ -828,7 +853,10 @@ fn the_producer_follows_a_leader_that_stops_and_comes_back() {
         .collect();
     let survivor = *leaders.iter().find(|&&l| l != victim).unwrap();
     let stopped_at = Instant::now();
-    cluster().stop_node(victim).unwrap();
+    match loss {
+        Loss::Stop => cluster().stop_node(victim).unwrap(),
+        Loss::Crash => cluster().kill_node(victim).unwrap(),
+    }
     // The cluster elects other leaders for the victim's partitions.
     let deadline = Instant::now() + WAIT;
     loop {
@@ -845,7 +873,7 @@ fn the_producer_follows_a_leader_that_stops_and_comes_back() {
         s.acks_since(mark, &theirs) >= 20
     });
     eprintln!(
-        "e2e_routing: broker {victim} stopped, its partitions {theirs:?} written elsewhere after {:.1} s",
+        "e2e_routing: broker {victim} lost ({loss:?}), its partitions {theirs:?} written elsewhere after {:.1} s",
         stopped_at.elapsed().as_secs_f64()
     );
 
@@ -1140,6 +1168,29 @@ fn two_gateway_instances_behind_a_balancer_survive_losing_one() {
     let acked = produced.acked_values();
     let direct = stack.read_direct(topic);
     assert_each_once(&acked, &direct, "in the cluster");
+
+    // A consumer group through the balancer (so through instance B alone) reads them all.
+    let reader = stack.java_properties(
+        "reader.properties",
+        "e2e-reader",
+        "pool-readers",
+        "SASL_PLAINTEXT",
+        &[],
+    );
+    let read = stack.java_consume(
+        "java-consumer.log",
+        &[],
+        &reader,
+        &bootstrap,
+        topic,
+        "e2e-routing-twins",
+        direct.len(),
+    );
+    assert_each_once(&acked, &read, "through instance B");
+    assert_eq!(
+        metric_sum(&b.metrics().unwrap(), LOGIN_FAILURES.0, LOGIN_FAILURES.1),
+        0
+    );
 }
 
 /// SNI routing with a wildcard certificate: one TLS port; the Java client, resolving
