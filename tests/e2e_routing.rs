@@ -876,6 +876,41 @@ fn leader_lost_and_back(loss: Loss) {
         "e2e_routing: broker {victim} lost ({loss:?}), its partitions {theirs:?} written elsewhere after {:.1} s",
         stopped_at.elapsed().as_secs_f64()
     );
+    // A gateway started meanwhile, with the lost broker first in its bootstrap list, learns
+    // the cluster from the others and serves a producer.
+    let upstream = {
+        let cluster = cluster();
+        format!(
+            "{},{}",
+            cluster.broker_addr(victim).unwrap(),
+            cluster.bootstrap()
+        )
+    };
+    let late = GatewayProcess::spawn(
+        Path::new(env!("CARGO_BIN_EXE_poolgate")),
+        &stack.config("late.toml", ""),
+        &upstream,
+        &["--metrics-listen", "127.0.0.1:0"],
+    )
+    .unwrap();
+    let produce_late = |prefix: &str| {
+        let run = JavaProducer::start(
+            &stack,
+            &format!("{prefix}.log"),
+            &[],
+            &config,
+            late.addr(),
+            topic,
+            prefix,
+            30,
+            0,
+        )
+        .finish();
+        assert!(run.failed.is_empty(), "{prefix}: {:?}", run.failed);
+        assert_eq!(run.acks.len(), 30, "{prefix}");
+        run
+    };
+    let late_before = produce_late(&format!("{name}-late-before"));
 
     cluster().start_node(victim).unwrap();
     // Back in sync and the preferred leader of its partitions again.
@@ -898,6 +933,20 @@ fn leader_lost_and_back(loss: Loss) {
         "e2e_routing: broker {victim} back and leading after {:.1} s",
         stopped_at.elapsed().as_secs_f64()
     );
+    // The late gateway never saw the broker before; it routes to it now that it leads.
+    let late_after = produce_late(&format!("{name}-late-after"));
+    assert!(
+        late_after
+            .acks
+            .iter()
+            .any(|a| theirs.contains(&a.partition)),
+        "{:?}",
+        late_after.acks
+    );
+    let now = cluster().leaders(survivor, topic).unwrap();
+    for &p in &theirs {
+        assert_eq!(now[p as usize], victim, "{now:?}");
+    }
 
     let produced = producer.finish();
     assert!(produced.failed.is_empty(), "{:?}", produced.failed);
@@ -905,18 +954,22 @@ fn leader_lost_and_back(loss: Loss) {
         produced.done.as_ref().unwrap()["acked"],
         json!(produced.acks.len())
     );
-    let acked = produced.acked_values();
+    let mut acked = produced.acked_values();
+    acked.extend(late_before.acked_values());
+    acked.extend(late_after.acked_values());
     let direct = stack.read_direct(topic);
     assert_each_once(&acked, &direct, "in the cluster");
     for r in &direct {
         assert!(acked.contains(&r.value), "an unacknowledged record {r:?}");
     }
-    let metrics = gw.metrics().unwrap();
-    assert_eq!(
-        metric_sum(&metrics, LOGIN_FAILURES.0, LOGIN_FAILURES.1),
-        0,
-        "{metrics}"
-    );
+    for g in [&gw, &late] {
+        let metrics = g.metrics().unwrap();
+        assert_eq!(
+            metric_sum(&metrics, LOGIN_FAILURES.0, LOGIN_FAILURES.1),
+            0,
+            "{metrics}"
+        );
+    }
 }
 
 /// Per backend of the [`Balancer`]: connections made, and open now.
