@@ -411,9 +411,20 @@ fn records_of(mut cmd: Command) -> (Vec<Record>, Value) {
     (records, done)
 }
 
+/// A record line of the Java client: `{"record":KEY,"value":V,"partition":P,"offset":O}`.
 fn record(line: &Value) -> Option<Record> {
     Some(Record {
         key: line["record"].as_str()?.to_owned(),
+        value: line["value"].as_str()?.to_owned(),
+        partition: i32::try_from(line["partition"].as_i64()?).ok()?,
+        offset: line["offset"].as_i64()?,
+    })
+}
+
+/// An acknowledgement line of the Java producer: `{"ack":KEY,"value":V,"partition":P,...}`.
+fn acknowledged(line: &Value) -> Option<Record> {
+    Some(Record {
+        key: line["ack"].as_str()?.to_owned(),
         value: line["value"].as_str()?.to_owned(),
         partition: i32::try_from(line["partition"].as_i64()?).ok()?,
         offset: line["offset"].as_i64()?,
@@ -542,19 +553,8 @@ impl JavaProducer {
                 };
                 let (lock, cv) = &*shared;
                 let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
-                if let (Some(key), Some(partition), Some(offset)) = (
-                    v["ack"].as_str(),
-                    v["partition"].as_i64(),
-                    v["offset"].as_i64(),
-                ) {
-                    let i = key.rsplit_once('-').map_or("", |(_, i)| i);
-                    let prefix = key.rsplit_once('-').map_or("", |(p, _)| p);
-                    s.acks.push(Record {
-                        key: key.to_owned(),
-                        value: format!("{prefix} message {i}"),
-                        partition: i32::try_from(partition).unwrap_or(-1),
-                        offset,
-                    });
+                if let Some(ack) = acknowledged(&v) {
+                    s.acks.push(ack);
                 } else if let Some(key) = v["failed"].as_str() {
                     s.failed
                         .push((key.to_owned(), v["error"].as_str().unwrap_or("").to_owned()));
@@ -652,6 +652,21 @@ fn assert_each_once(acked: &BTreeSet<String>, read: &[Record], what: &str) {
         .filter(|(v, n)| acked.contains(*v) && **n > 1)
         .collect();
     assert!(twice.is_empty(), "{what}: records read twice: {twice:?}");
+}
+
+/// Each acknowledged record is in `read` at the partition and offset its acknowledgement named.
+fn assert_where_acknowledged(acks: &[Record], read: &[Record], what: &str) {
+    let at: BTreeMap<&str, (i32, i64)> = read
+        .iter()
+        .map(|r| (r.value.as_str(), (r.partition, r.offset)))
+        .collect();
+    for a in acks {
+        assert_eq!(
+            at.get(a.value.as_str()),
+            Some(&(a.partition, a.offset)),
+            "{what}: {a:?}"
+        );
+    }
 }
 
 /// The sum of the series of `family` whose labels contain `label`, in Prometheus text.
@@ -762,6 +777,7 @@ fn three_clients_produce_to_all_three_leaders_and_a_group_reads_everything_back(
     // leaders.
     let direct = stack.read_direct(topic);
     assert_each_once(&expected, &direct, "in the cluster");
+    assert_where_acknowledged(&java.acks, &direct, "in the cluster");
     assert_eq!(direct.len(), 3 * N, "nothing else was written");
     let landed: BTreeSet<i32> = direct.iter().map(|r| r.partition).collect();
     assert_eq!(landed, (0..PARTITIONS).collect(), "every partition written");
@@ -959,6 +975,9 @@ fn leader_lost_and_back(loss: Loss) {
     acked.extend(late_after.acked_values());
     let direct = stack.read_direct(topic);
     assert_each_once(&acked, &direct, "in the cluster");
+    for run in [&produced, &late_before, &late_after] {
+        assert_where_acknowledged(&run.acks, &direct, "in the cluster");
+    }
     for r in &direct {
         assert!(acked.contains(&r.value), "an unacknowledged record {r:?}");
     }
@@ -1221,6 +1240,7 @@ fn two_gateway_instances_behind_a_balancer_survive_losing_one() {
     let acked = produced.acked_values();
     let direct = stack.read_direct(topic);
     assert_each_once(&acked, &direct, "in the cluster");
+    assert_where_acknowledged(&produced.acks, &direct, "in the cluster");
 
     // A consumer group through the balancer (so through instance B alone) reads them all.
     let reader = stack.java_properties(
@@ -1351,8 +1371,10 @@ fn sni_routing_with_a_wildcard_certificate_reaches_every_broker() {
         N,
     );
     assert_each_once(&acked, &read, "through the gateway");
+    assert_where_acknowledged(&produced.acks, &read, "through the gateway");
     let direct = stack.read_direct(topic);
     assert_each_once(&acked, &direct, "in the cluster");
+    assert_where_acknowledged(&produced.acks, &direct, "in the cluster");
     assert_eq!(direct.len(), N);
 
     let metrics = gw.metrics().unwrap();

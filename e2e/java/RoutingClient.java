@@ -5,8 +5,9 @@
 //
 //   java -cp LIBS/*:DIR RoutingClient produce CONFIG BOOTSTRAP TOPIC PARTITIONS PREFIX COUNT RATE
 //       Sends PREFIX-i / "PREFIX message i" to partition i % PARTITIONS, RATE records a second,
-//       COUNT records (0: until standard input closes); prints {"ack":KEY,"partition":P,"offset":O}
-//       or {"failed":KEY,"error":E} per record, and {"done":true,"acked":N,"failed":M} last.
+//       COUNT records (0: until standard input closes); prints
+//       {"ack":KEY,"value":V,"partition":P,"offset":O} or {"failed":KEY,"error":E} per record,
+//       and {"done":true,"acked":N,"failed":M} last.
 //   java ... RoutingClient consume CONFIG BOOTSTRAP TOPIC GROUP COUNT TIMEOUT_MS
 //       Reads COUNT records in group GROUP from the earliest offsets; prints
 //       {"record":KEY,"value":V,"partition":P,"offset":O} each, then {"done":true,"consumed":N}.
@@ -107,13 +108,14 @@ public final class RoutingClient {
             long next = System.nanoTime();
             for (long i = 0; count == 0 ? stdin.isAlive() : i < count; i++) {
                 String key = prefix + "-" + i;
+                String value = prefix + " message " + i;
                 ProducerRecord<String, String> record = new ProducerRecord<>(
-                    topic, (int) (i % partitions), key, prefix + " message " + i);
+                    topic, (int) (i % partitions), key, value);
                 producer.send(record, (meta, error) -> {
                     if (error == null) {
                         acked.incrementAndGet();
-                        emit("{\"ack\":" + quote(key) + ",\"partition\":" + meta.partition()
-                            + ",\"offset\":" + meta.offset() + "}");
+                        emit("{\"ack\":" + quote(key) + ",\"value\":" + quote(value)
+                            + ",\"partition\":" + meta.partition() + ",\"offset\":" + meta.offset() + "}");
                     } else {
                         failed.incrementAndGet();
                         emit("{\"failed\":" + quote(key) + ",\"error\":" + quote(error.toString()) + "}");
