@@ -26,7 +26,10 @@ use std::sync::{
 };
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::FindCoordinatorRequest;
+use kafka_protocol::protocol::StrBytes;
 use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
+use poolgate::testkit::kafka::KafkaClient;
 use poolgate::testkit::stack::{GatewayProcess, gateway_config};
 use poolgate::testkit::{IssuerConfig, TestIssuer};
 use serde_json::{Value, json};
@@ -317,7 +320,7 @@ impl Stack {
             ],
         );
         let (records, done) = records_of(cmd);
-        assert_eq!(done["consumed"], json!(count), "{done}\n{}", self.log(log));
+        assert_eq!(done["distinct"], json!(count), "{done}\n{}", self.log(log));
         records
     }
 
@@ -471,11 +474,13 @@ fn create_spread_topic(topic: &str) -> Vec<i32> {
     leaders
 }
 
-/// What a running Java producer has reported so far.
+/// What a running Java client has reported so far.
 #[derive(Debug, Default)]
-struct Produced {
+struct Reported {
     /// Acknowledged records, in the order the acknowledgements came.
     acks: Vec<Record>,
+    /// Records read, in order.
+    records: Vec<Record>,
     /// Records the producer gave up on, with the error.
     failed: Vec<(String, String)>,
     /// The last line, once it finished.
@@ -484,7 +489,7 @@ struct Produced {
     ended: bool,
 }
 
-impl Produced {
+impl Reported {
     /// Acknowledgements after the first `from`, on partitions `on`.
     fn acks_since(&self, from: usize, on: &[i32]) -> usize {
         self.acks[from.min(self.acks.len())..]
@@ -498,10 +503,11 @@ impl Produced {
     }
 }
 
-/// The Java producer of e2e/java/RoutingClient.java, running; its acknowledgements are
-/// collected as they come. Killed on drop; [`JavaProducer::finish`] ends it cleanly.
-struct JavaProducer {
-    state: Arc<(Mutex<Produced>, Condvar)>,
+/// The Java client of e2e/java/RoutingClient.java, running: a producer or a consumer whose
+/// acknowledgements or records are collected as they come. Killed on drop;
+/// [`JavaClient::finish`] ends it cleanly.
+struct JavaClient {
+    state: Arc<(Mutex<Reported>, Condvar)>,
     stdin: Option<ChildStdin>,
     reader: Option<std::thread::JoinHandle<()>>,
     log: String,
@@ -509,11 +515,11 @@ struct JavaProducer {
     child: Proc,
 }
 
-impl JavaProducer {
-    /// Produces `count` records (0: until [`JavaProducer::finish`]) at `rate` a second (0:
+impl JavaClient {
+    /// Produces `count` records (0: until [`JavaClient::finish`]) at `rate` a second (0:
     /// unthrottled) to `topic`'s partitions in turn.
     #[expect(clippy::too_many_arguments, reason = "the client's command line")]
-    fn start(
+    fn produce(
         stack: &Stack,
         log: &str,
         jvm: &[String],
@@ -523,8 +529,8 @@ impl JavaProducer {
         prefix: &str,
         count: usize,
         rate: u32,
-    ) -> JavaProducer {
-        let mut cmd = stack.java(
+    ) -> JavaClient {
+        let cmd = stack.java(
             log,
             jvm,
             &[
@@ -538,12 +544,44 @@ impl JavaProducer {
                 &rate.to_string(),
             ],
         );
+        JavaClient::spawn(stack, log, cmd)
+    }
+
+    /// Reads `topic` in `group` until it has read `count` distinct records, at most [`WAIT`].
+    #[expect(clippy::too_many_arguments, reason = "the client's command line")]
+    fn consume(
+        stack: &Stack,
+        log: &str,
+        jvm: &[String],
+        config: &Path,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        count: usize,
+    ) -> JavaClient {
+        let cmd = stack.java(
+            log,
+            jvm,
+            &[
+                "consume",
+                config.to_str().unwrap(),
+                bootstrap,
+                topic,
+                group,
+                &count.to_string(),
+                &WAIT.as_millis().to_string(),
+            ],
+        );
+        JavaClient::spawn(stack, log, cmd)
+    }
+
+    fn spawn(stack: &Stack, log: &str, mut cmd: Command) -> JavaClient {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let child = Proc(child);
-        let state = Arc::new((Mutex::new(Produced::default()), Condvar::new()));
+        let state = Arc::new((Mutex::new(Reported::default()), Condvar::new()));
         let shared = Arc::clone(&state);
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -555,6 +593,8 @@ impl JavaProducer {
                 let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(ack) = acknowledged(&v) {
                     s.acks.push(ack);
+                } else if let Some(r) = record(&v) {
+                    s.records.push(r);
                 } else if let Some(key) = v["failed"].as_str() {
                     s.failed
                         .push((key.to_owned(), v["error"].as_str().unwrap_or("").to_owned()));
@@ -567,7 +607,7 @@ impl JavaProducer {
             lock.lock().unwrap_or_else(|p| p.into_inner()).ended = true;
             cv.notify_all();
         });
-        JavaProducer {
+        JavaClient {
             state,
             stdin,
             reader: Some(reader),
@@ -577,13 +617,13 @@ impl JavaProducer {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Produced> {
+    fn lock(&self) -> MutexGuard<'_, Reported> {
         self.state.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until `cond` holds of what the producer reported, at most [`WAIT`]; fails when it
     /// does not, or when the producer ended first.
-    fn wait_until(&self, what: &str, cond: impl Fn(&Produced) -> bool) {
+    fn wait_until(&self, what: &str, cond: impl Fn(&Reported) -> bool) {
         let deadline = Instant::now() + WAIT;
         let (lock, cv) = &*self.state;
         let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -617,7 +657,7 @@ impl JavaProducer {
 
     /// Closes its standard input (an unbounded run stops sending), waits until every record
     /// sent is acknowledged or failed and the producer exits; what it reported.
-    fn finish(mut self) -> Produced {
+    fn finish(mut self) -> Reported {
         drop(self.stdin.take());
         self.wait_until("the producer finishes", |s| s.done.is_some());
         let _ = self.child.0.wait();
@@ -727,7 +767,7 @@ fn three_clients_produce_to_all_three_leaders_and_a_group_reads_everything_back(
         "SASL_PLAINTEXT",
         &[],
     );
-    let producer = JavaProducer::start(
+    let producer = JavaClient::produce(
         &stack,
         "java-producer.log",
         &[],
@@ -845,7 +885,7 @@ fn leader_lost_and_back(loss: Loss) {
         "SASL_PLAINTEXT",
         &[],
     );
-    let producer = JavaProducer::start(
+    let producer = JavaClient::produce(
         &stack,
         "java-producer.log",
         &[],
@@ -910,7 +950,7 @@ fn leader_lost_and_back(loss: Loss) {
     )
     .unwrap();
     let produce_late = |prefix: &str| {
-        let run = JavaProducer::start(
+        let run = JavaClient::produce(
             &stack,
             &format!("{prefix}.log"),
             &[],
@@ -988,6 +1028,151 @@ fn leader_lost_and_back(loss: Loss) {
             0,
             "{metrics}"
         );
+    }
+}
+
+/// The node id of `group`'s coordinator, asked of a running broker directly (the first ask
+/// creates `__consumer_offsets`: asked again until there is one).
+fn group_coordinator(stack: &Stack, group: &str) -> i32 {
+    let broker = cluster().bootstrap().split(',').next().unwrap().to_owned();
+    stack.rt.block_on(async {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut c = KafkaClient::connect(&broker).await.unwrap();
+            let mut req = FindCoordinatorRequest::default();
+            req.key = StrBytes::from_string(group.to_owned());
+            let resp = c.call(2, req).await.unwrap();
+            if resp.error_code == 0 {
+                return resp.node_id.0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no coordinator for `{group}`: error {}",
+                resp.error_code
+            );
+            // Only the cluster knows; ask it again shortly (as testkit::cluster polls).
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+}
+
+/// A consumer group reads through the gateway while its coordinator crashes: the Java consumer
+/// finds the new coordinator through the gateway (FindCoordinator answered with the new
+/// node's gateway address) and reads every acknowledged record, those written before the crash
+/// and after. The other tests wait meanwhile; the broker comes back and leads its partitions
+/// again before they go on.
+#[test]
+#[ignore = "needs e2e/setup (Apache Kafka, Java 17+); run e2e/run"]
+fn a_consumer_group_follows_its_coordinator_through_the_gateway() {
+    let stack = Stack::start("coordinator", Hold::alone());
+    let topic = "e2e-routing-coordinator";
+    let group = "e2e-routing-coordinator";
+    create_spread_topic(topic);
+    let gw = stack.gateway(&stack.config("gateway.toml", ""), &[]);
+    let writer = stack.java_properties(
+        "writer.properties",
+        "e2e-writer",
+        "pool-writers",
+        "SASL_PLAINTEXT",
+        &[],
+    );
+    let reader = stack.java_properties(
+        "reader.properties",
+        "e2e-reader",
+        "pool-readers",
+        "SASL_PLAINTEXT",
+        &[],
+    );
+    const N: usize = 150;
+    let produce = |prefix: &str| {
+        let run = JavaClient::produce(
+            &stack,
+            &format!("{prefix}.log"),
+            &[],
+            &writer,
+            gw.addr(),
+            topic,
+            prefix,
+            N,
+            0,
+        )
+        .finish();
+        assert!(run.failed.is_empty(), "{prefix}: {:?}", run.failed);
+        assert_eq!(run.acks.len(), N, "{prefix}");
+        run
+    };
+    let before = produce("before");
+    let coordinator = group_coordinator(&stack, group);
+    let consumer = JavaClient::consume(
+        &stack,
+        "consumer.log",
+        &[],
+        &reader,
+        gw.addr(),
+        topic,
+        group,
+        2 * N,
+    );
+    consumer.wait_until("the group reads what was written", |s| s.records.len() >= N);
+
+    let killed_at = Instant::now();
+    cluster().kill_node(coordinator).unwrap();
+    let next = wait_for_coordinator_other_than(&stack, group, coordinator);
+    eprintln!(
+        "e2e_routing: coordinator {coordinator} crashed, node {next} coordinates after {:.1} s",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let after = produce("after");
+    let read = consumer.finish();
+    assert_eq!(
+        read.done.as_ref().unwrap()["distinct"],
+        json!(2 * N),
+        "{:?}",
+        read.done
+    );
+    {
+        let mut cluster = cluster();
+        cluster.start_node(coordinator).unwrap();
+        cluster
+            .elect_preferred(&[topic, "__consumer_offsets"])
+            .unwrap();
+    }
+
+    let mut acked = before.acked_values();
+    acked.extend(after.acked_values());
+    let values: BTreeSet<String> = read.records.iter().map(|r| r.value.clone()).collect();
+    let missing: Vec<&String> = acked.difference(&values).collect();
+    assert!(missing.is_empty(), "acknowledged but not read: {missing:?}");
+    for run in [&before, &after] {
+        // A record read twice (after a rebalance) was read at the same place.
+        for r in &read.records {
+            if let Some(a) = run.acks.iter().find(|a| a.value == r.value) {
+                assert_eq!((a.partition, a.offset), (r.partition, r.offset), "{r:?}");
+            }
+        }
+    }
+    let metrics = gw.metrics().unwrap();
+    assert_eq!(
+        metric_sum(&metrics, LOGIN_FAILURES.0, LOGIN_FAILURES.1),
+        0,
+        "{metrics}"
+    );
+}
+
+/// Waits until the cluster names another coordinator than `old` for `group`; that one.
+fn wait_for_coordinator_other_than(stack: &Stack, group: &str, old: i32) -> i32 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = group_coordinator(stack, group);
+        if now != old {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {old} still coordinates `{group}`"
+        );
+        // Only the cluster knows; ask it again shortly (as testkit::cluster polls).
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -1180,7 +1365,7 @@ fn two_gateway_instances_behind_a_balancer_survive_losing_one() {
         "SASL_PLAINTEXT",
         &[],
     );
-    let producer = JavaProducer::start(
+    let producer = JavaClient::produce(
         &stack,
         "java-producer.log",
         &[],
@@ -1334,7 +1519,7 @@ fn sni_routing_with_a_wildcard_certificate_reaches_every_broker() {
         &tls,
     );
     const N: usize = 120;
-    let producer = JavaProducer::start(
+    let producer = JavaClient::produce(
         &stack,
         "java-producer.log",
         &jvm,

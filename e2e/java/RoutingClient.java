@@ -9,8 +9,10 @@
 //       {"ack":KEY,"value":V,"partition":P,"offset":O} or {"failed":KEY,"error":E} per record,
 //       and {"done":true,"acked":N,"failed":M} last.
 //   java ... RoutingClient consume CONFIG BOOTSTRAP TOPIC GROUP COUNT TIMEOUT_MS
-//       Reads COUNT records in group GROUP from the earliest offsets; prints
-//       {"record":KEY,"value":V,"partition":P,"offset":O} each, then {"done":true,"consumed":N}.
+//       Reads in group GROUP from the earliest offsets until it has read COUNT distinct keys
+//       (a record read again after a rebalance counts once); prints
+//       {"record":KEY,"value":V,"partition":P,"offset":O} each, then
+//       {"done":true,"consumed":N,"distinct":D}.
 //   java ... RoutingClient dump CONFIG BOOTSTRAP TOPIC TIMEOUT_MS
 //       Reads every partition of TOPIC from the beginning to the end offsets it had at the start,
 //       without a group; prints each record as consume does, then
@@ -21,9 +23,11 @@
 import java.io.FileInputStream;
 import java.io.InputStream;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -148,11 +152,13 @@ public final class RoutingClient {
         p.put("enable.auto.commit", "false");
         p.putIfAbsent("client.id", "poolgate-e2e-routing-" + group);
         long consumed = 0;
+        Set<String> keys = new HashSet<>();
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
             consumer.subscribe(List.of(topic));
-            while (consumed < count && System.currentTimeMillis() < deadline) {
+            while (keys.size() < count && System.currentTimeMillis() < deadline) {
                 for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
                     consumed++;
+                    keys.add(r.key());
                     record(r);
                 }
             }
@@ -160,7 +166,7 @@ public final class RoutingClient {
                 consumer.commitSync();
             }
         }
-        emit("{\"done\":true,\"consumed\":" + consumed + "}");
+        emit("{\"done\":true,\"consumed\":" + consumed + ",\"distinct\":" + keys.size() + "}");
     }
 
     static void record(ConsumerRecord<String, String> r) {
