@@ -7,8 +7,10 @@
 //! straight from the cluster. Needs `e2e/setup`; `e2e/run` runs it.
 //!
 //! One cluster serves every test of this binary; each test has its own issuer, gateway(s) and
-//! topics, spread so that every broker leads some partitions. The test that stops a broker
-//! holds the cluster alone meanwhile.
+//! topics, spread so that every broker leads some partitions. The tests that stop or crash a
+//! broker hold the cluster alone meanwhile, and hand it back with every broker running and
+//! leading its preferred partitions. The Java client is compiled once per run with `javac`,
+//! against the cluster's jars.
 //!
 //! Shared with tests/e2e.rs and tests/e2e_java.rs by copy (those suites are being reworked
 //! separately): the cluster-in-a-static, the `Hold` lock, `Proc`, `TempDir` and `json_of`.
