@@ -970,6 +970,53 @@ impl KafkaCluster {
         }
     }
 
+    /// Each partition of `topic` as broker `via` sees it, by partition index: its leader (-1
+    /// for none), replicas (the first is the preferred leader) and in-sync replicas.
+    ///
+    /// # Errors
+    /// An unknown or stopped node, or a failed request.
+    pub fn partitions(&self, via: i32, topic: &str) -> io::Result<Vec<PartitionState>> {
+        let index = self.node_index(via)?;
+        partitions(&self.nodes[index].broker_addr, topic)
+    }
+
+    /// Runs preferred-leader elections until every partition of `topics` is led by its
+    /// preferred (first) replica, as every running broker sees it (a restarted broker must
+    /// first catch up and rejoin the in-sync replicas), for at most [`START_TIMEOUT`]. Unlike
+    /// [`KafkaCluster::make_lead`], for topics whose partitions have different leaders.
+    ///
+    /// # Errors
+    /// When no node runs, or the preferred replicas do not lead in time.
+    pub fn elect_preferred(&self, topics: &[&str]) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let running = || self.nodes.iter().filter(|n| n.process.is_some());
+            let led = running().all(|node| {
+                topics.iter().all(|t| {
+                    partitions(&node.broker_addr, t).is_ok_and(|ps| {
+                        ps.iter()
+                            .all(|p| p.replicas.first().is_some_and(|&r| r == p.leader))
+                    })
+                })
+            });
+            if led {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(error(format!(
+                    "the preferred replicas do not lead {topics:?}"
+                )));
+            }
+            let mut req = ElectLeadersRequest::default();
+            req.election_type = 0; // preferred
+            req.topic_partitions = None; // all
+            req.timeout_ms = 10_000;
+            // Refusals (a replica not yet in sync) are answered per partition: ask again.
+            let _ = call(self.any_broker()?, 2, &req);
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     fn any_broker(&self) -> io::Result<&str> {
         self.nodes
             .iter()
@@ -1022,8 +1069,19 @@ fn brokers(addr: &str) -> io::Result<Vec<i32>> {
     Ok(response.brokers.iter().map(|b| b.node_id.0).collect())
 }
 
-/// The leader of each partition of `topic` in `addr`'s Metadata.
-fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
+/// One partition in a broker's Metadata ([`KafkaCluster::partitions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The leader's node id, -1 for none (or a partition error).
+    pub leader: i32,
+    /// The replicas' node ids; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas' node ids.
+    pub isr: Vec<i32>,
+}
+
+/// Each partition of `topic` in `addr`'s Metadata, by partition index.
+fn partitions(addr: &str, topic: &str) -> io::Result<Vec<PartitionState>> {
     let request = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
             TopicName(StrBytes::from_string(topic.to_owned())),
@@ -1036,18 +1094,31 @@ fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
     if topic.error_code != 0 {
         return Err(error(format!("topic metadata error {}", topic.error_code)));
     }
-    let mut partitions: Vec<(i32, i32)> = topic
+    let mut partitions: Vec<(i32, PartitionState)> = topic
         .partitions
         .iter()
         .map(|p| {
+            let ids = |l: &[BrokerId]| l.iter().map(|b| b.0).collect::<Vec<i32>>();
             (
                 p.partition_index,
-                if p.error_code == 0 { p.leader_id.0 } else { -1 },
+                PartitionState {
+                    leader: if p.error_code == 0 { p.leader_id.0 } else { -1 },
+                    replicas: ids(&p.replica_nodes),
+                    isr: ids(&p.isr_nodes),
+                },
             )
         })
         .collect();
-    partitions.sort_unstable();
-    Ok(partitions.into_iter().map(|(_, leader)| leader).collect())
+    partitions.sort_unstable_by_key(|(i, _)| *i);
+    Ok(partitions.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The leader of each partition of `topic` in `addr`'s Metadata.
+fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
+    Ok(partitions(addr, topic)?
+        .into_iter()
+        .map(|p| p.leader)
+        .collect())
 }
 
 /// One request and its response over a new blocking connection: the cluster's own calls run
