@@ -93,10 +93,6 @@ fn start_world() -> Result<World, String> {
         .map_err(|e| e.to_string())?;
 
     // The test CA, the brokers' certificate (127.0.0.1) and the gateway's client certificate.
-    let dir = std::env::temp_dir().join(format!("poolgate-e2e-upstream-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let pki = Pki { dir };
     let mut ca_params =
         rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -116,10 +112,6 @@ fn start_world() -> Result<World, String> {
     };
     let (broker_cert, broker_key) = leaf(vec!["127.0.0.1".to_owned()], "kafka-broker")?;
     let (client_cert, client_key) = leaf(vec!["poolgate-gateway".to_owned()], "poolgate-gateway")?;
-    let write = |path: PathBuf, text: &str| std::fs::write(path, text).map_err(|e| e.to_string());
-    write(pki.ca(), &ca.pem())?;
-    write(pki.client_cert(), &client_cert)?;
-    write(pki.client_key(), &client_key)?;
 
     let jwks = issuer.jwks_url().to_string();
     let global = [
@@ -207,6 +199,15 @@ fn start_world() -> Result<World, String> {
         "kafka with SASL_SSL and mTLS listeners up in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // The gateway's files sit in the cluster's folder (left behind with it, as a `static`).
+    let pki = Pki {
+        dir: cluster.dir().join("pki"),
+    };
+    std::fs::create_dir_all(&pki.dir).map_err(|e| e.to_string())?;
+    let write = |path: PathBuf, text: &str| std::fs::write(path, text).map_err(|e| e.to_string());
+    write(pki.ca(), &ca.pem())?;
+    write(pki.client_cert(), &client_cert)?;
+    write(pki.client_key(), &client_key)?;
     Ok(World {
         _rt: rt,
         issuer,
