@@ -874,10 +874,24 @@ where
             } => loop {
                 let wire = match early.take() {
                     Some(f) => f,
-                    None => frames
-                        .next(&mut upstream, UPSTREAM_MAX_FRAME)
-                        .await
-                        .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
+                    None => {
+                        // Already here (one poll; `Frames::next` is cancel-safe)?
+                        let ready = tokio::select! {
+                            biased;
+                            f = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => Some(f),
+                            () = std::future::ready(()) => None,
+                        };
+                        let read = match ready {
+                            Some(f) => f,
+                            None => {
+                                // The broker has not answered yet (a long-polling fetch, say):
+                                // the responses written before it go out now, not after it.
+                                client.flush().await.map_err(WireError::from)?;
+                                frames.next(&mut upstream, UPSTREAM_MAX_FRAME).await
+                            }
+                        };
+                        read.map_err(|e| End::Upstream(format!("reading response: {e}")))?
+                    }
                 };
                 let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
                 match pair(Some(upstream_id), got, &mut unanswered) {

@@ -62,6 +62,16 @@ struct Behaviour {
     hold_fetch: bool,
 }
 
+impl Behaviour {
+    /// Well-behaved, but holding each Fetch response until released.
+    fn holding_fetches() -> Behaviour {
+        Behaviour {
+            hold_fetch: true,
+            ..Behaviour::default()
+        }
+    }
+}
+
 /// What the fake broker saw and did.
 #[derive(Default)]
 struct Seen {
@@ -1369,4 +1379,39 @@ async fn metrics_carry_exact_values() {
         value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
         1.0
     );
+}
+
+/// A response goes to the client when it is there, not when the broker answers the request
+/// after it: a produce pipelined before a fetch the broker holds (a long poll) is answered
+/// while the fetch waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_not_held_back_by_a_later_request() {
+    let (h, broker, gw) = start("head-of-line").await;
+    broker.behave(Behaviour::holding_fetches());
+    let mut client = gw.connect().await;
+    super::login_ok(&mut client, &h.writer_token()).await;
+    let mut wire = BytesMut::new();
+    wire.extend_from_slice(&request_frame(ApiKey::Produce, 7, 1, |out| {
+        Op::Produce.body(out);
+    }));
+    wire.extend_from_slice(&request_frame(ApiKey::Fetch, 11, 2, |out| {
+        Op::Fetch.body(out);
+    }));
+    client.write_raw(&wire).await.unwrap();
+    // The fetch is held until released below.
+    let produced = next_frame(&mut client).await.expect("the produce's answer");
+    let e = Expect {
+        op: Op::Produce,
+        correlation_id: 1,
+        upstream_index: Some(0),
+    };
+    check_answer(produced, &e, &node_addr(&gw, 1)).unwrap();
+    broker.release.notify_one();
+    let fetched = next_frame(&mut client).await.expect("the fetch's answer");
+    let e = Expect {
+        op: Op::Fetch,
+        correlation_id: 2,
+        upstream_index: Some(1),
+    };
+    check_answer(fetched, &e, &node_addr(&gw, 1)).unwrap();
 }
