@@ -499,6 +499,8 @@ where
         .max_connection_age
         .map(|age| Instant::now() + jittered(age))
         .unwrap_or_else(far_future);
+    // Whether the connection was found past its age with something in flight (logged once).
+    let mut aged_busy = false;
     let mut sasl = Sasl::Idle;
     let mut denials = Vec::new();
     let mut writer_done = None;
@@ -537,7 +539,12 @@ where
                 break Err(End::Draining);
             }
             () = tokio::time::sleep_until(aged_at) => {
-                if in_flight.load(Ordering::Acquire) > 0 || frames.is_partial() {
+                let busy = in_flight.load(Ordering::Acquire);
+                if busy > 0 || frames.is_partial() {
+                    if !aged_busy {
+                        aged_busy = true;
+                        tracing::debug!(peer = %peer, in_flight = busy, partial_frame = frames.is_partial(), "older than max_connection_age while busy: closing once nothing is in flight");
+                    }
                     // Look again soon: an old connection closes between requests only.
                     aged_at = Instant::now() + AGED_RECHECK;
                     continue;

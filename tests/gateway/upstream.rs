@@ -54,7 +54,7 @@ enum Fault {
 
 /// One upstream connection's behaviour.
 #[derive(Clone, Copy, Debug, Default)]
-struct Behaviour {
+pub(super) struct Behaviour {
     /// Answer `acks=0` produces, as tansu does (Kafka brokers do not).
     answer_acks0: bool,
     fault: Option<Fault>,
@@ -64,7 +64,7 @@ struct Behaviour {
 
 impl Behaviour {
     /// Well-behaved, but holding each Fetch response until released.
-    fn holding_fetches() -> Behaviour {
+    pub(super) fn holding_fetches() -> Behaviour {
         Behaviour {
             hold_fetch: true,
             ..Behaviour::default()
@@ -83,14 +83,14 @@ struct Seen {
 /// Metadata, ListGroups and JoinGroup with responses that carry the index of the request on
 /// their connection (a marker the client checks), plus a topic, a group and a broker address
 /// that the gateway must filter out.
-struct FakeBroker {
-    addr: String,
+pub(super) struct FakeBroker {
+    pub(super) addr: String,
     next: Arc<Mutex<Behaviour>>,
     seen: Arc<Mutex<Seen>>,
     /// Set once a fault was acted on.
     faulted: Arc<AtomicBool>,
     /// Lets one held Fetch response go.
-    release: Arc<tokio::sync::Notify>,
+    pub(super) release: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -101,8 +101,13 @@ impl Drop for FakeBroker {
 }
 
 impl FakeBroker {
-    async fn start() -> FakeBroker {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub(super) async fn start() -> FakeBroker {
+        FakeBroker::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    /// A fake broker serving `listener` (bound by the caller, perhaps before a gateway was
+    /// pointed at it).
+    pub(super) fn start_on(listener: TcpListener) -> FakeBroker {
         let addr = listener.local_addr().unwrap().to_string();
         let port = i32::from(listener.local_addr().unwrap().port());
         let next = Arc::new(Mutex::new(Behaviour::default()));
@@ -133,7 +138,7 @@ impl FakeBroker {
     }
 
     /// Sets how the next connections behave, and clears the fault flag.
-    fn behave(&self, b: Behaviour) {
+    pub(super) fn behave(&self, b: Behaviour) {
         *self.next.lock().unwrap() = b;
         self.faulted.store(false, Ordering::SeqCst);
     }
@@ -485,7 +490,7 @@ impl Op {
 }
 
 /// A produce request to partition 0 of `topic`.
-fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
+pub(super) fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
     let mut p = PartitionProduceData::default();
     p.records = Some(records);
     let mut t = TopicProduceData::default();
