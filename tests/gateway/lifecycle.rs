@@ -358,6 +358,56 @@ async fn a_second_signal_exits_at_once_with_1() {
     }
 }
 
+/// A signal that arrives while the gateway starts (here: while it fetches the keys) is acted on
+/// once it serves, not by the signal's default action (SIGHUP's ends a process): SIGHUP
+/// reloads, SIGTERM drains and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_during_start_are_handled() {
+    for sig in [libc::SIGHUP, libc::SIGTERM] {
+        let h = Harness::start(&format!("start-signal-{sig}")).await;
+        h.issuer.set_fault_on(Endpoint::Jwks, Fault::Hang);
+        let config = h.config("gateway.toml", |t| t);
+        let config = config.to_str().unwrap();
+        let mut process = Process::spawn_env(
+            &[
+                "gateway",
+                "--config",
+                config,
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &h.closed,
+            ],
+            &[LOG_CLOSES],
+        );
+        // The gateway waits for the keys: it is starting.
+        within("the JWKS request", h.issuer.wait_held(1)).await;
+        signal(&process, sig);
+        h.issuer.set_fault_on(Endpoint::Jwks, Fault::None);
+        let line = within("the start-up line", process.lines.recv()).await;
+        if sig == libc::SIGHUP {
+            let line = line.unwrap_or_else(|| panic!("exited:\n{}", process.stderr()));
+            assert!(line.starts_with("poolgate gateway listening on "), "{line}");
+            let reload = process
+                .log_line("the reload", |l| l.contains("event=\"config_reload\""))
+                .await;
+            assert!(reload.contains("outcome=\"ok\""), "{reload}");
+        } else {
+            process
+                .log_line("the drain", |l| {
+                    l.contains("draining: ") && l.contains("SIGTERM")
+                })
+                .await;
+            assert_eq!(
+                exit_code(&mut process).await,
+                Some(0),
+                "{}",
+                process.stderr()
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Health.
 // ---------------------------------------------------------------------------------------------
