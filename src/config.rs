@@ -20,6 +20,12 @@ use crate::keystore::{KeySource, KeyStoreConfig};
 use crate::policy::Policy;
 use crate::pool::{Pool, PoolSet};
 
+mod upstream;
+
+pub use self::upstream::{
+    ScramHash, SecretSource, UpstreamConfig, UpstreamOAuth, UpstreamSasl, UpstreamTls,
+};
+
 /// A configuration error: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -155,6 +161,7 @@ pub(crate) struct RawGateway {
     pub(crate) metadata_refresh_interval: Option<Spanned<String>>,
     pub(crate) drain_timeout: Option<Spanned<String>>,
     pub(crate) max_connection_age: Option<Spanned<String>>,
+    pub(crate) upstream: Option<upstream::RawUpstream>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,6 +549,8 @@ pub struct GatewayConfig {
     /// together do not all close together) is closed when it has nothing in flight, so that
     /// clients spread over instances added since (default: none).
     pub max_connection_age: Option<Duration>,
+    /// How the gateway reaches its brokers (`[gateway.upstream]`; default: plaintext, no login).
+    pub upstream: UpstreamConfig,
 }
 
 impl GatewayConfig {
@@ -584,6 +593,7 @@ impl GatewayConfig {
             metadata_refresh_interval,
             drain_timeout,
             max_connection_age,
+            upstream,
         );
         out
     }
@@ -630,15 +640,19 @@ impl Default for GatewayConfig {
             metadata_refresh_interval: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(30),
             max_connection_age: None,
+            upstream: UpstreamConfig::default(),
         }
     }
 }
 
-fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway) -> GatewayConfig {
+fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> GatewayConfig {
     let mut g = GatewayConfig {
         allow_plaintext: raw.allow_plaintext,
         ..GatewayConfig::default()
     };
+    if let Some(u) = &raw.upstream {
+        g.upstream = upstream::check_upstream(d, u, base_dir);
+    }
     for (i, name) in raw.pass_through.iter().enumerate() {
         let n = name.get_ref();
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -1000,7 +1014,7 @@ impl Config {
         let gateway = raw
             .gateway
             .as_ref()
-            .map(|g| check_gateway(&mut d, g))
+            .map(|g| check_gateway(&mut d, g, base_dir))
             .unwrap_or_default();
         if raw.providers.is_empty() {
             d.error(None, "", "no `[[providers]]` configured");
@@ -1249,6 +1263,103 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    fn gateway_of(toml_text: &str) -> (GatewayConfig, Vec<String>) {
+        let mut d = Diagnostics::new("c.toml", toml_text);
+        let raw = parse_raw(&mut d, toml_text);
+        let g = raw
+            .and_then(|r| r.gateway)
+            .map(|g| check_gateway(&mut d, &g, Path::new(".")))
+            .unwrap_or_default();
+        (g, d.errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn routing_fields_and_their_errors() {
+        let (g, errs) = gateway_of(
+            "[gateway]\nnode_ids = \"3-5, 0\"\nnode_port_base = 19000\ndrain_timeout = \"5s\"\nmax_connection_age = \"1h\"\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(g.routing, Routing::Ports);
+        assert_eq!(g.node_ids, [(0, 0), (3, 5)]);
+        assert_eq!(g.node_port_base, Some(19000));
+        assert_eq!(g.drain_timeout, Duration::from_secs(5));
+        assert_eq!(g.max_connection_age, Some(Duration::from_secs(3600)));
+        let defaults = GatewayConfig::default();
+        assert_eq!(defaults.node_ids, [(0, 15)]);
+        assert_eq!(defaults.max_connection_age, None);
+
+        let (g, errs) = gateway_of(
+            "[gateway]\nrouting = \"sni\"\nsni_node_pattern = \"B{node_id}.Kafka.example.com\"\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(g.routing, Routing::Sni);
+        assert_eq!(
+            g.sni_node_pattern.as_deref(),
+            Some("b{node_id}.kafka.example.com")
+        );
+
+        for (text, line, field, says) in [
+            ("routing = \"dns\"", 2, "routing", "not `ports` or `sni`"),
+            ("node_ids = \"5-3\"", 2, "node_ids", "empty range"),
+            ("node_ids = \"0-3,2\"", 2, "node_ids", "overlaps"),
+            ("node_ids = \"-1\"", 2, "node_ids", "not a node id"),
+            ("node_ids = \"0-9999\"", 2, "node_ids", "more than 4096"),
+            (
+                "node_port_base = 65530",
+                2,
+                "node_port_base",
+                "at most 65535",
+            ),
+            ("routing = \"sni\"", 2, "sni_node_pattern", "is required"),
+            (
+                "routing = \"sni\"\nsni_node_pattern = \"broker.kafka.example.com\"",
+                3,
+                "sni_node_pattern",
+                "exactly once",
+            ),
+            (
+                "routing = \"sni\"\nsni_node_pattern = \"b{node_id}\"",
+                3,
+                "sni_node_pattern",
+                "not a DNS name pattern",
+            ),
+            (
+                "routing = \"sni\"\nsni_node_pattern = \"b{node_id}.x.com\"\nnode_port_base = 9000",
+                4,
+                "node_port_base",
+                "applies to",
+            ),
+            (
+                "sni_node_pattern = \"b{node_id}.x.com\"",
+                2,
+                "sni_node_pattern",
+                "applies to",
+            ),
+            (
+                "drain_timeout = \"0s\"",
+                2,
+                "drain_timeout",
+                "more than zero",
+            ),
+        ] {
+            let (_, errs) = gateway_of(&format!("[gateway]\n{text}\n"));
+            assert_eq!(errs.len(), 1, "{text}: {errs:?}");
+            assert!(
+                errs[0].starts_with(&format!("c.toml:{line}: [gateway], field `{field}`"))
+                    && errs[0].contains(says),
+                "{text}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_gateway_field_is_named_as_needing_a_restart() {
+        let (a, _) = gateway_of("[gateway]\nnode_port_base = 19000\n");
+        let (b, _) = gateway_of("[gateway]\nnode_port_base = 19100\nidle_timeout = \"1m\"\n");
+        assert_eq!(a.restart_required(&a), Vec::<&str>::new());
+        assert_eq!(a.restart_required(&b), ["idle_timeout", "node_port_base"]);
     }
 
     fn provider_errors(toml_text: &str) -> Vec<String> {

@@ -775,6 +775,30 @@ fn config_check_prints_a_summary() {
 }
 
 #[test]
+fn config_check_names_the_upstream_login() {
+    let env = Env::new("config-check-upstream");
+    let mut text = std::fs::read_to_string(env.config()).unwrap();
+    text.push_str(
+        "\n[gateway.upstream]\nsecurity_protocol = \"SASL_SSL\"\ntls_ca_file = \"ca.pem\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"gw\"\nsasl_password_env = \"GW_SECRET_VARIABLE\"\n",
+    );
+    let config = env.dir.join("upstream.toml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let o = run(&["config", "check", config, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let upstream = &json_lines(&o)[0]["gateway"]["upstream"];
+    assert_eq!(upstream["security_protocol"], "SASL_SSL");
+    assert_eq!(upstream["sasl"]["mechanism"], "SCRAM-SHA-512");
+    assert_eq!(upstream["sasl"]["username"], "gw");
+    let o = run(&["config", "check", config]);
+    assert!(
+        stdout(&o).contains("upstream  SASL_SSL  SCRAM-SHA-512 as gw\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn unknown_subcommands_and_missing_arguments_are_usage_errors() {
     assert_eq!(code(&run(&["frobnicate"])), 2);
     assert_eq!(code(&run(&[])), 2);

@@ -586,6 +586,7 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
                 "org.apache.kafka.sasl.oauthbearer.allowed.urls".to_owned(),
                 jwks,
             )],
+            ..Options::default()
         },
     )
     .unwrap();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::style::Paint;
 use super::{CliError, CliResult, Context, EXIT_OK, EXIT_USAGE, Format, json_line, write_error};
-use crate::config::Config;
+use crate::config::{Config, UpstreamConfig, UpstreamSasl};
 use crate::keystore::KeySource;
 use crate::policy::Audiences;
 
@@ -68,9 +68,56 @@ fn summary(config: &Config) -> Value {
             "id": config.cluster().id,
             "require_logical_cluster": config.cluster().require_logical_cluster,
         },
+        "gateway": {
+            "upstream": upstream_summary(&config.gateway().upstream),
+        },
         "providers": providers,
         "pools": pools,
     })
+}
+
+/// `[gateway.upstream]` without its secrets: where they come from, never what they are.
+fn upstream_summary(u: &UpstreamConfig) -> Value {
+    let sasl = u.sasl.as_ref().map(|s| {
+        let mut v = json!({"mechanism": s.mechanism()});
+        match s {
+            UpstreamSasl::Plain { username, .. } | UpstreamSasl::Scram { username, .. } => {
+                v["username"] = json!(username);
+            }
+            UpstreamSasl::OAuthBearer(o) => {
+                v["token_endpoint"] = json!(o.token_endpoint.as_str());
+                v["client_id"] = json!(o.client_id);
+            }
+        }
+        v
+    });
+    json!({
+        "security_protocol": u.security_protocol(),
+        "tls_ca_file": u.tls.as_ref().map(|t| t.ca_file.display().to_string()),
+        "tls_client_certificate": u.tls.as_ref().is_some_and(|t| t.client_cert.is_some()),
+        "sasl": sasl,
+    })
+}
+
+/// The human line for `[gateway.upstream]`, such as `SASL_SSL  SCRAM-SHA-512 as gw`.
+fn upstream_text(u: &UpstreamConfig) -> String {
+    let mut text = u.security_protocol().to_owned();
+    if u.tls.as_ref().is_some_and(|t| t.client_cert.is_some()) {
+        text.push_str("  client certificate");
+    }
+    match &u.sasl {
+        Some(s @ (UpstreamSasl::Plain { username, .. } | UpstreamSasl::Scram { username, .. })) => {
+            text.push_str(&format!("  {} as {username}", s.mechanism()));
+        }
+        Some(UpstreamSasl::OAuthBearer(o)) => {
+            text.push_str(&format!(
+                "  OAUTHBEARER as {} ({})",
+                o.client_id, o.token_endpoint
+            ));
+        }
+        _ => {}
+    }
+    text
 }
 
 /// Runs `poolgate config check`.
@@ -123,6 +170,10 @@ pub(crate) fn run(args: &ConfigCheckArgs, ctx: &Context) -> CliResult {
                         ""
                     }
                 ));
+            }
+            let upstream = &config.gateway().upstream;
+            if upstream.tls.is_some() || upstream.sasl.is_some() {
+                text.push_str(&format!("upstream  {}\n", upstream_text(upstream)));
             }
             for p in config.providers() {
                 text.push_str(&format!(

@@ -20,19 +20,19 @@ use kafka_protocol::messages::{
     RequestHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::acl;
 use super::metrics::Metrics;
 use super::routing::{Addresses, Target, in_ranges};
+use super::upstream::{self, Connected, Upstream, UpstreamError};
 use super::wire;
 
 /// Refreshes of the broker map are at least this far apart.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-/// How long the gateway waits for an upstream connection or one of its own requests.
+/// How long the gateway waits for one of its own requests, once connected.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 /// The Metadata version the gateway asks with, at most (lowered to what the broker speaks).
 const METADATA_VERSION: i16 = 12;
@@ -78,6 +78,8 @@ pub struct Brokers {
     /// Rotates bootstrap connections over the brokers.
     next: AtomicUsize,
     metrics: Arc<Metrics>,
+    /// How the gateway reaches and logs in at its brokers.
+    connector: Upstream,
 }
 
 impl Brokers {
@@ -87,6 +89,7 @@ impl Brokers {
         node_ids: Vec<(i32, i32)>,
         pass_through: Vec<ApiKey>,
         metrics: Arc<Metrics>,
+        connector: Upstream,
     ) -> Brokers {
         Brokers {
             bootstrap,
@@ -97,7 +100,13 @@ impl Brokers {
             changed: Notify::new(),
             next: AtomicUsize::new(0),
             metrics,
+            connector,
         }
+    }
+
+    /// How the gateway reaches and logs in at its brokers.
+    pub fn connector(&self) -> &Upstream {
+        &self.connector
     }
 
     fn snapshot(&self) -> Arc<Cluster> {
@@ -179,14 +188,15 @@ impl Brokers {
         in_ranges(&self.node_ids, id)
     }
 
-    /// Opens the upstream connection of a session for `target`: the node's broker, after one
-    /// refresh of the map when the node is not known yet; for the bootstrap listener, the
-    /// brokers of the map in turn, then the `--upstream` list.
+    /// Opens (and logs in) the upstream connection of a session for `target`: the node's
+    /// broker, after one refresh of the map when the node is not known yet; for the bootstrap
+    /// listener, the brokers of the map in turn, then the `--upstream` list. Returns the
+    /// connection and the broker's address.
     ///
     /// # Errors
     /// [`ConnectError::UnknownNode`] when the cluster has no such node,
     /// [`ConnectError::Unreachable`] when no candidate answers.
-    pub async fn connect(&self, target: Target) -> Result<TcpStream, ConnectError> {
+    pub async fn connect(&self, target: Target) -> Result<(Connected, String), ConnectError> {
         let candidates = match target {
             Target::Node(id) => {
                 let addr = match self.address(id) {
@@ -202,9 +212,14 @@ impl Brokers {
         };
         let mut errors = Vec::new();
         for addr in candidates {
-            match connect(&addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) => errors.push(format!("{addr}: {e}")),
+            match upstream::connect(&self.connector, &addr).await {
+                Ok(c) => return Ok((c, addr)),
+                Err(e) => {
+                    if !e.is_transient() {
+                        tracing::error!(upstream = %addr, error = %e, "the broker refuses the gateway's login");
+                    }
+                    errors.push(e.to_string());
+                }
             }
         }
         Err(ConnectError::Unreachable(errors.join("; ")))
@@ -233,8 +248,9 @@ impl Brokers {
     /// interval rather than being refused).
     ///
     /// # Errors
-    /// A description of why no broker answered.
-    pub async fn refresh(&self) -> Result<(), String> {
+    /// Why no broker answered: a login the broker refuses (not transient) before a broker
+    /// that is not reachable.
+    pub async fn refresh(&self) -> Result<(), UpstreamError> {
         let asked = Instant::now();
         let mut last = self.refreshing.lock().await;
         if let Some(t) = *last {
@@ -251,39 +267,41 @@ impl Brokers {
         result
     }
 
-    async fn refresh_now(&self) -> Result<(), String> {
-        let mut errors = Vec::new();
+    async fn refresh_now(&self) -> Result<(), UpstreamError> {
+        let mut failure: Option<UpstreamError> = None;
         let mut found = None;
         for addr in self.candidates() {
-            match ask_cluster(&addr).await {
+            match self.ask_cluster(&addr).await {
                 Ok(brokers) => {
                     found = Some(brokers);
                     break;
                 }
-                Err(e) => errors.push(format!("{addr}: {e}")),
+                Err(e) => {
+                    // Keep the worst: a refused login says more than an absent broker.
+                    if failure.as_ref().is_none_or(UpstreamError::is_transient) {
+                        failure = Some(e);
+                    }
+                }
             }
         }
         let Some(brokers) = found else {
-            return Err(errors.join("; "));
+            return Err(
+                failure.unwrap_or_else(|| UpstreamError::Setup("no broker to ask".to_owned()))
+            );
         };
         let old = self.snapshot();
-        let mut probes = tokio::task::JoinSet::new();
+        let mut next = Cluster::clone(&old);
+        next.known = true;
+        let mut probes = Vec::new();
         for (id, addr) in brokers {
             if !self.routable(id) {
                 tracing::warn!(node = id, address = %addr, "broker outside `node_ids`: clients cannot reach it through the gateway");
                 continue;
             }
-            probes.spawn(async move {
-                let versions = ask_versions(&addr).await;
-                (id, addr, versions)
-            });
+            probes.push((id, addr));
         }
-        let mut next = Cluster::clone(&old);
-        next.known = true;
-        while let Some(done) = probes.join_next().await {
-            let Ok((id, addr, versions)) = done else {
-                continue;
-            };
+        let answers = futures_join(probes.iter().map(|(_, addr)| self.ask_versions(addr))).await;
+        for ((id, addr), versions) in probes.into_iter().zip(answers) {
             let versions = match versions {
                 Ok(v) => Some(Arc::new(v)),
                 Err(e) => {
@@ -299,6 +317,47 @@ impl Brokers {
         }
         self.swap(next);
         Ok(())
+    }
+
+    /// Asks one broker which API versions it supports.
+    async fn ask_versions(&self, addr: &str) -> Result<ApiVersionsResponse, UpstreamError> {
+        let mut c = upstream::connect(&self.connector, addr).await?;
+        within(addr, versions_on(&mut c.stream, addr)).await
+    }
+
+    /// Asks one broker for the brokers of the cluster: node id and `host:port`.
+    async fn ask_cluster(&self, addr: &str) -> Result<Vec<(i32, String)>, UpstreamError> {
+        let mut c = upstream::connect(&self.connector, addr).await?;
+        let stream = &mut c.stream;
+        within(addr, async {
+            let protocol = |reason: String| UpstreamError::Protocol {
+                addr: addr.to_owned(),
+                reason,
+            };
+            let versions = versions_on(stream, addr).await?;
+            let range = versions
+                .api_keys
+                .iter()
+                .find(|k| k.api_key == ApiKey::Metadata as i16)
+                .ok_or_else(|| protocol("the broker does not serve Metadata".to_owned()))?;
+            let version = METADATA_VERSION.min(range.max_version);
+            if version < range.min_version || version < 1 {
+                return Err(protocol(format!(
+                    "the broker serves Metadata v{}-{}, the gateway asks with v1-{METADATA_VERSION}",
+                    range.min_version, range.max_version
+                )));
+            }
+            let mut body = MetadataRequest::default();
+            body.topics = Some(Vec::new());
+            let resp: MetadataResponse =
+                call(stream, addr, ApiKey::Metadata, version, 2, &body).await?;
+            Ok(resp
+                .brokers
+                .iter()
+                .map(|b| (b.node_id.0, join_host_port(b.host.as_str(), b.port)))
+                .collect())
+        })
+        .await
     }
 
     /// Keeps the map fresh: every `interval` once the cluster answered (`known`: at start),
@@ -391,23 +450,60 @@ fn join_host_port(host: &str, port: i32) -> String {
     }
 }
 
-/// Opens a TCP connection to a broker, within [`UPSTREAM_TIMEOUT`].
-pub async fn connect(addr: &str) -> std::io::Result<TcpStream> {
-    let stream = tokio::time::timeout(UPSTREAM_TIMEOUT, TcpStream::connect(addr))
+/// Runs one of the gateway's own exchanges with a broker within [`UPSTREAM_TIMEOUT`].
+async fn within<T>(
+    addr: &str,
+    f: impl std::future::Future<Output = Result<T, UpstreamError>>,
+) -> Result<T, UpstreamError> {
+    tokio::time::timeout(UPSTREAM_TIMEOUT, f)
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+        .unwrap_or_else(|_| Err(UpstreamError::Timeout(addr.to_owned())))
+}
+
+/// Awaits every future, concurrently, in order.
+async fn futures_join<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 /// Sends one request of the gateway's own and reads its response.
-async fn call<Q: Encodable, P: Decodable>(
-    stream: &mut TcpStream,
+async fn call<S, Q, P>(
+    stream: &mut S,
+    addr: &str,
     api: ApiKey,
     version: i16,
     correlation_id: i32,
     body: &Q,
-) -> Result<P, String> {
+) -> Result<P, UpstreamError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    Q: Encodable,
+    P: Decodable,
+{
+    let protocol = |reason: String| UpstreamError::Protocol {
+        addr: addr.to_owned(),
+        reason: format!("{api:?}: {reason}"),
+    };
     let mut header = RequestHeader::default();
     header.request_api_key = api as i16;
     header.request_api_version = version;
@@ -417,76 +513,48 @@ async fn call<Q: Encodable, P: Decodable>(
     out.put_i32(0);
     header
         .encode(&mut out, api.request_header_version(version))
-        .map_err(|e| e.to_string())?;
-    body.encode(&mut out, version).map_err(|e| e.to_string())?;
-    let len = i32::try_from(out.len() - 4).map_err(|e| e.to_string())?;
+        .map_err(|e| protocol(e.to_string()))?;
+    body.encode(&mut out, version)
+        .map_err(|e| protocol(e.to_string()))?;
+    let len = i32::try_from(out.len() - 4).map_err(|e| protocol(e.to_string()))?;
     out[..4].copy_from_slice(&len.to_be_bytes());
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let payload = wire::Frames::default()
-        .next(stream, 16 << 20)
+    stream
+        .write_all(&out)
         .await
-        .map_err(|e| e.to_string())?;
-    let (id, mut body) =
-        wire::split_response(api, version, payload.slice(4..)).map_err(|e| e.to_string())?;
-    if id != correlation_id {
-        return Err(format!(
-            "answered correlation id {id} to request {correlation_id}"
-        ));
-    }
-    P::decode(&mut body, version).map_err(|e| e.to_string())
-}
-
-/// Asks one broker which API versions it supports.
-pub async fn ask_versions(addr: &str) -> Result<ApiVersionsResponse, String> {
-    let attempt = async {
-        let mut stream = connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-        versions_on(&mut stream).await
+        .map_err(|e| upstream::after_connect(addr, &format!("{api:?}"), &e))?;
+    let payload = match wire::Frames::default().next(stream, 16 << 20).await {
+        Ok(p) => p,
+        Err(wire::WireError::Io(e)) => {
+            return Err(upstream::after_connect(addr, &format!("{api:?}"), &e));
+        }
+        Err(e) => return Err(protocol(e.to_string())),
     };
-    tokio::time::timeout(UPSTREAM_TIMEOUT, attempt)
-        .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()))
+    let (id, mut body) = wire::split_response(api, version, payload.slice(4..))
+        .map_err(|e| protocol(e.to_string()))?;
+    if id != correlation_id {
+        return Err(protocol(format!(
+            "answered correlation id {id} to request {correlation_id}"
+        )));
+    }
+    P::decode(&mut body, version).map_err(|e| protocol(e.to_string()))
 }
 
-async fn versions_on(stream: &mut TcpStream) -> Result<ApiVersionsResponse, String> {
+/// ApiVersions on a logged-in connection.
+async fn versions_on<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    addr: &str,
+) -> Result<ApiVersionsResponse, UpstreamError> {
     let mut body = ApiVersionsRequest::default();
     body.client_software_name = StrBytes::from_static_str("poolgate");
     body.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-    let resp: ApiVersionsResponse = call(stream, ApiKey::ApiVersions, 3, 1, &body).await?;
+    let resp: ApiVersionsResponse = call(stream, addr, ApiKey::ApiVersions, 3, 1, &body).await?;
     if resp.error_code != 0 {
-        return Err(format!("ApiVersions error code {}", resp.error_code));
+        return Err(UpstreamError::Protocol {
+            addr: addr.to_owned(),
+            reason: format!("ApiVersions error code {}", resp.error_code),
+        });
     }
     Ok(resp)
-}
-
-/// Asks one broker for the brokers of the cluster: node id and `host:port`.
-async fn ask_cluster(addr: &str) -> Result<Vec<(i32, String)>, String> {
-    let attempt = async {
-        let mut stream = connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-        let versions = versions_on(&mut stream).await?;
-        let range = versions
-            .api_keys
-            .iter()
-            .find(|k| k.api_key == ApiKey::Metadata as i16)
-            .ok_or("the broker does not serve Metadata")?;
-        let version = METADATA_VERSION.min(range.max_version);
-        if version < range.min_version || version < 1 {
-            return Err(format!(
-                "the broker serves Metadata v{}-{}, the gateway asks with v1-{METADATA_VERSION}",
-                range.min_version, range.max_version
-            ));
-        }
-        let mut body = MetadataRequest::default();
-        body.topics = Some(Vec::new());
-        let resp: MetadataResponse = call(&mut stream, ApiKey::Metadata, version, 2, &body).await?;
-        Ok(resp
-            .brokers
-            .iter()
-            .map(|b| (b.node_id.0, join_host_port(b.host.as_str(), b.port)))
-            .collect())
-    };
-    tokio::time::timeout(UPSTREAM_TIMEOUT, attempt)
-        .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use poolgate::gate::{Gate, Session};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
@@ -413,6 +412,24 @@ enum Pending {
     /// Notes a request forwarded with no response expected (Produce with `acks=0`): Kafka
     /// brokers do not answer it, others do, and such an answer is dropped.
     Unanswered { upstream_id: i32 },
+    /// Hands the upstream broker's answer to the gateway's own request `upstream_id` (its
+    /// upstream re-authentication) to `reply`; the client sees nothing.
+    Internal {
+        upstream_id: i32,
+        reply: tokio::sync::oneshot::Sender<Bytes>,
+    },
+}
+
+impl Pending {
+    /// The gateway correlation id whose upstream answer this item waits for.
+    fn upstream_id(&self) -> Option<i32> {
+        match self {
+            Pending::Upstream { upstream_id, .. } | Pending::Internal { upstream_id, .. } => {
+                Some(*upstream_id)
+            }
+            Pending::Local(_) | Pending::Unanswered { .. } => None,
+        }
+    }
 }
 
 /// Serves one client connection from accept to close: login within `login_timeout`, then the
@@ -444,8 +461,8 @@ where
         }
     };
     // Boxed: connecting (and perhaps refreshing the broker map) is not carried by the session.
-    let upstream = match Box::pin(shared.brokers.connect(target)).await {
-        Ok(s) => s,
+    let (upstream, upstream_addr) = match Box::pin(shared.brokers.connect(target)).await {
+        Ok(c) => c,
         Err(ConnectError::UnknownNode(id)) => {
             tracing::warn!(target: "poolgate::audit", event = "unknown_node", peer = %peer, node = id, "the cluster has no such broker; closing the connection");
             return Err(End::UnknownNode(id));
@@ -458,7 +475,16 @@ where
         .metrics
         .active_sessions
         .fetch_add(1, Ordering::Relaxed);
-    let result = session_loop(stream, frames, upstream, peer, &shared, session, target).await;
+    let result = session_loop(
+        stream,
+        frames,
+        (upstream.stream, upstream.session_lifetime_ms, upstream_addr),
+        peer,
+        &shared,
+        session,
+        target,
+    )
+    .await;
     shared
         .metrics
         .active_sessions
@@ -466,10 +492,10 @@ where
     result
 }
 
-async fn session_loop<S>(
+async fn session_loop<S, U>(
     stream: S,
     frames: Frames,
-    upstream: TcpStream,
+    (upstream, upstream_lifetime_ms, upstream_addr): (U, i64, String),
     peer: SocketAddr,
     shared: &Arc<Shared>,
     mut session: Arc<Session>,
@@ -477,10 +503,11 @@ async fn session_loop<S>(
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    U: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut client_r, client_w) = tokio::io::split(stream);
     let mut frames = frames;
-    let (up_r, mut up_w) = upstream.into_split();
+    let (up_r, mut up_w) = tokio::io::split(upstream);
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     // Requests whose response is not yet written to the client: an idle connection has none.
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -508,6 +535,8 @@ where
     // The gateway's own correlation ids upstream: a response is paired with its request by an
     // id the client cannot choose.
     let mut next_upstream_id: i32 = 0;
+    // KIP-368 upstream: the gateway's own login is renewed before the broker's session ends.
+    let mut upstream_reauth = upstream_reauth_at(upstream_lifetime_ms);
     let outcome: Result<(), End> = loop {
         // Every branch but the read is a timer or the writer: when one wins, the bytes of a
         // half-read frame stay in `frames` (cancel-safe) for the next turn.
@@ -534,7 +563,9 @@ where
             }
             // Stop reading; what is in flight is still answered (below), then the connection
             // closes.
-            _ = drain.wait_for(|draining| *draining) => {
+            // (The guard `wait_for` returns is dropped at once: it must not live across an
+            // await of another branch.)
+            () = async { drop(drain.wait_for(|draining| *draining).await) } => {
                 tracing::debug!(peer = %peer, in_flight = in_flight.load(Ordering::Acquire), "draining");
                 break Err(End::Draining);
             }
@@ -551,6 +582,27 @@ where
                 }
                 tracing::info!(peer = %peer, identity = session.identity(), "closing a connection older than max_connection_age");
                 break Err(End::Aged);
+            }
+            () = sleep_until_some(upstream_reauth), if upstream_reauth.is_some() => {
+                let mut transport = InSession {
+                    tx: &tx,
+                    in_flight: &in_flight,
+                    up_w: &mut up_w,
+                    next_id: &mut next_upstream_id,
+                    addr: &upstream_addr,
+                };
+                match super::upstream::reauthenticate(shared.brokers.connector(), &upstream_addr, &mut transport).await {
+                    Ok(lifetime_ms) => {
+                        shared.metrics.upstream_reauthentications.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(peer = %peer, session_lifetime_ms = lifetime_ms, "re-authenticated upstream");
+                        upstream_reauth = upstream_reauth_at(lifetime_ms);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %peer, error = %e, "upstream re-authentication failed; closing the connection");
+                        break Err(End::Upstream(format!("re-authentication: {e}")));
+                    }
+                }
             }
         };
         let frame = match frame {
@@ -705,6 +757,55 @@ where
         },
     };
     outcome.and(writer_result)
+}
+
+/// When to renew the gateway's upstream login: at 85% of the session lifetime the broker
+/// reported, so that the broker never sees a request after the end of the session; `None` when
+/// it reported no limit.
+fn upstream_reauth_at(lifetime_ms: i64) -> Option<Instant> {
+    let ms = u64::try_from(lifetime_ms).ok().filter(|&ms| ms > 0)?;
+    Some(Instant::now() + Duration::from_millis(ms).mul_f64(0.85))
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The session's upstream connection as a [`super::upstream::Transport`]: the gateway's
+/// requests take the next upstream ids and their answers come back through the response
+/// writer, in order with the client's.
+struct InSession<'a, W> {
+    tx: &'a mpsc::Sender<Pending>,
+    in_flight: &'a AtomicUsize,
+    up_w: &'a mut W,
+    next_id: &'a mut i32,
+    addr: &'a str,
+}
+
+impl<W: AsyncWrite + Unpin + Send> super::upstream::Transport for InSession<'_, W> {
+    async fn round_trip(&mut self, frame: Bytes) -> Result<Bytes, super::upstream::UpstreamError> {
+        let closed = |what: &str| super::upstream::UpstreamError::Protocol {
+            addr: self.addr.to_owned(),
+            reason: format!("{what} during the re-authentication"),
+        };
+        let upstream_id = *self.next_id;
+        *self.next_id = upstream_id.wrapping_add(1);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.tx
+            .send(Pending::Internal { upstream_id, reply })
+            .await
+            .map_err(|_| closed("the connection closed"))?;
+        forward_as(self.up_w, &frame, upstream_id)
+            .await
+            .map_err(|e| super::upstream::after_connect(self.addr, "re-authentication", &e))?;
+        answer
+            .await
+            .map_err(|_| closed("the upstream connection closed"))
+    }
 }
 
 /// Where the correlation id sits in a frame: after the length, the API key and the version.
@@ -872,44 +973,52 @@ where
                     answered_anyway(upstream_id);
                 }
             }
-            Pending::Upstream {
-                upstream_id,
-                correlation_id,
-                api,
-                version,
-                patch,
-            } => loop {
-                let wire = match early.take() {
-                    Some(f) => f,
-                    None => {
-                        // Already here (one poll; `Frames::next` is cancel-safe)?
-                        let ready = tokio::select! {
-                            biased;
-                            f = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => Some(f),
-                            () = std::future::ready(()) => None,
-                        };
-                        let read = match ready {
-                            Some(f) => f,
-                            None => {
-                                // The broker has not answered yet (a long-polling fetch, say):
-                                // the responses written before it go out now, not after it.
-                                client.flush().await.map_err(WireError::from)?;
-                                frames.next(&mut upstream, UPSTREAM_MAX_FRAME).await
-                            }
-                        };
-                        read.map_err(|e| End::Upstream(format!("reading response: {e}")))?
+            answered => {
+                // Local and Unanswered items are matched above.
+                let upstream_id = answered.upstream_id().unwrap_or_default();
+                let wire = loop {
+                    let wire = match early.take() {
+                        Some(f) => f,
+                        None => {
+                            // Already here (one poll; `Frames::next` is cancel-safe)?
+                            let ready = tokio::select! {
+                                biased;
+                                f = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => Some(f),
+                                () = std::future::ready(()) => None,
+                            };
+                            let read = match ready {
+                                Some(f) => f,
+                                None => {
+                                    // The broker has not answered yet (a long-polling fetch,
+                                    // say): the responses written before it go out now, not
+                                    // after it.
+                                    client.flush().await.map_err(WireError::from)?;
+                                    frames.next(&mut upstream, UPSTREAM_MAX_FRAME).await
+                                }
+                            };
+                            read.map_err(|e| End::Upstream(format!("reading response: {e}")))?
+                        }
+                    };
+                    let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
+                    match pair(Some(upstream_id), got, &mut unanswered) {
+                        Pairing::Answer => break wire,
+                        Pairing::AnsweredAnyway => answered_anyway(got),
+                        Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
                     }
                 };
-                let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
-                match pair(Some(upstream_id), got, &mut unanswered) {
-                    Pairing::Answer => {
-                        deliver(&mut client, wire, correlation_id, api, version, patch).await?;
-                        break;
-                    }
-                    Pairing::AnsweredAnyway => answered_anyway(got),
-                    Pairing::Stray => return Err(stray(Some(upstream_id), Some(got))),
+                match answered {
+                    // The session loop waits for it; gone only when it ended.
+                    Pending::Internal { reply, .. } => drop(reply.send(wire)),
+                    Pending::Upstream {
+                        correlation_id,
+                        api,
+                        version,
+                        patch,
+                        ..
+                    } => deliver(&mut client, wire, correlation_id, api, version, patch).await?,
+                    Pending::Local(_) | Pending::Unanswered { .. } => {}
                 }
-            },
+            }
         }
         if rx.is_empty() {
             client.flush().await.map_err(WireError::from)?;

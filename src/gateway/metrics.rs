@@ -23,6 +23,8 @@ pub struct Metrics {
     pub brokers_known: AtomicI64,
     /// Requests forwarded to the upstream broker.
     pub forwarded: AtomicU64,
+    /// The gateway's own logins renewed on upstream connections in use (KIP-368).
+    pub upstream_reauthentications: AtomicU64,
     /// Authenticated connections now open.
     pub active_sessions: AtomicI64,
     /// Client connections now open (authenticated or not).
@@ -159,6 +161,17 @@ impl Metrics {
             out,
             "poolgate_requests_forwarded_total {}",
             self.forwarded.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "poolgate_upstream_reauthentications_total",
+            "counter",
+            "The gateway's own logins renewed on upstream connections in use (KIP-368).",
+        );
+        let _ = writeln!(
+            out,
+            "poolgate_upstream_reauthentications_total {}",
+            self.upstream_reauthentications.load(Ordering::Relaxed)
         );
         family(
             &mut out,

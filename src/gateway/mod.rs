@@ -17,6 +17,7 @@ mod outbox;
 mod pairing;
 mod peers;
 mod routing;
+mod upstream;
 mod wire;
 
 use std::collections::{BTreeMap, HashSet};
@@ -52,8 +53,9 @@ pub struct GatewayArgs {
     /// Where clients connect, such as 0.0.0.0:9092 (port 0 picks a free port).
     #[arg(long)]
     pub listen: SocketAddr,
-    /// The upstream Kafka cluster's bootstrap brokers, HOST:PORT[,HOST:PORT...], reached over
-    /// plaintext without authentication; the gateway learns every broker from them.
+    /// The upstream Kafka cluster's bootstrap brokers, HOST:PORT[,HOST:PORT...], reached as
+    /// `[gateway.upstream]` says (default: plaintext without authentication); the gateway
+    /// learns every broker from them.
     #[arg(long)]
     pub upstream: String,
     /// The bootstrap address clients use, HOST[:PORT] (PORT defaults to the bound listen port):
@@ -132,6 +134,9 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
             config.file()
         )));
     }
+    // Certificates and secrets are read once, here; a missing one stops the start.
+    let connector = upstream::Upstream::load(&g.upstream)
+        .map_err(|e| CliError::usage(format!("{}: {e}", config.file())))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -176,14 +181,24 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
         };
         let metrics = Arc::new(Metrics::default());
         let pass: Vec<ApiKey> = pass_through.iter().copied().collect();
+        let protocol = connector.security_protocol();
         let brokers = Arc::new(Brokers::new(
             upstream.clone(),
             g.node_ids.clone(),
             pass,
             Arc::clone(&metrics),
+            connector,
         ));
         let known = match brokers.refresh().await {
             Ok(()) => true,
+            // Credentials or certificates the broker refuses: retrying will not help, and the
+            // gateway never falls back to less (plaintext, no login).
+            Err(e) if !e.is_transient() => {
+                return Err(CliError::failed(format!(
+                    "upstream {} ({protocol}): {e}",
+                    args.upstream
+                )));
+            }
             Err(e) => {
                 tracing::warn!(upstream = %args.upstream, error = %e, "cannot reach the upstream cluster yet; offering the gateway's own API versions until it answers");
                 false
@@ -241,7 +256,7 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
         };
         // The line tests and scripts wait for: where clients and scrapers connect.
         println!(
-            "poolgate gateway listening on {local} ({}), upstream {}, advertised as {}:{}, {nodes}{}",
+            "poolgate gateway listening on {local} ({}), upstream {} ({protocol}), advertised as {}:{}, {nodes}{}",
             if tls.is_some() { "tls" } else { "plaintext" },
             args.upstream,
             advertised.0,

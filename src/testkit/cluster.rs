@@ -91,6 +91,14 @@ pub struct Options {
     /// JVM system properties (`-Dkey=value`) for every node, such as
     /// `org.apache.kafka.sasl.oauthbearer.allowed.urls`.
     pub system_properties: Vec<(String, String)>,
+    /// More client listeners after [`Options::listener`], each on a port of its own
+    /// ([`KafkaCluster::named_listener_addr`]): name and security protocol, such as
+    /// `("MTLS", "SSL")`.
+    pub more_listeners: Vec<(String, String)>,
+    /// SCRAM credentials created when the storage is formatted (`kafka-storage format
+    /// --add-scram`), such as `SCRAM-SHA-512=[name=gw,password=...]`: test passwords only, as
+    /// they are on the formatter's command line.
+    pub scram_credentials: Vec<String>,
 }
 
 /// A KRaft cluster of Apache Kafka on 127.0.0.1; see the [module docs](self).
@@ -105,6 +113,10 @@ pub struct KafkaCluster {
     listener: Option<(String, String)>,
     /// `-Dkey=value` for every node's JVM.
     system_properties: Vec<(String, String)>,
+    /// [`Options::more_listeners`].
+    more_listeners: Vec<(String, String)>,
+    /// [`Options::scram_credentials`].
+    scram_credentials: Vec<String>,
     nodes: Vec<Node>,
     /// What every node's output copier reports, tagged with the spawn it comes from.
     events: mpsc::Receiver<NodeEvent>,
@@ -119,6 +131,8 @@ struct Node {
     broker_addr: String,
     /// The second listener's address, with [`Options::listener`].
     listener_addr: Option<String>,
+    /// The addresses of [`Options::more_listeners`], in their order.
+    more_addrs: Vec<String>,
     controller_port: u16,
     dir: PathBuf,
     process: Option<NodeProcess>,
@@ -304,6 +318,8 @@ impl KafkaCluster {
             extra: options.properties,
             listener: options.listener,
             system_properties: options.system_properties,
+            more_listeners: options.more_listeners,
+            scram_credentials: options.scram_credentials,
             nodes: Vec::new(),
             events,
             events_tx,
@@ -335,9 +351,10 @@ impl KafkaCluster {
             1 => self.dir.clone(),
             n => self.dir.join(format!("attempt-{n}")),
         };
-        // Two ports per node (three with a second listener), bound together so they differ,
+        // Two ports per node (one more per further listener), bound together so they differ,
         // released just before the nodes bind them.
-        let per_node = if self.listener.is_some() { 3 } else { 2 };
+        let more = usize::from(self.listener.is_some()) + self.more_listeners.len();
+        let per_node = 2 + more;
         let listeners = (0..per_node * usize::from(count))
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<io::Result<Vec<_>>>()?;
@@ -354,8 +371,13 @@ impl KafkaCluster {
                     id,
                     broker_addr: format!("127.0.0.1:{}", ports[per_node * i]),
                     controller_port: ports[per_node * i + 1],
-                    listener_addr: (per_node == 3)
+                    listener_addr: self
+                        .listener
+                        .is_some()
                         .then(|| format!("127.0.0.1:{}", ports[per_node * i + 2])),
+                    more_addrs: (per_node - self.more_listeners.len()..per_node)
+                        .map(|k| format!("127.0.0.1:{}", ports[per_node * i + k]))
+                        .collect(),
                     dir: attempt_dir.join(format!("node-{id}")),
                     process: None,
                 }
@@ -398,6 +420,9 @@ impl KafkaCluster {
                 "--config".to_owned(),
                 node.dir.join("server.properties").display().to_string(),
             ]);
+            for scram in &self.scram_credentials {
+                args.extend(["--add-scram".to_owned(), scram.clone()]);
+            }
             let child = Command::new(&self.java)
                 .args(&args)
                 .stdin(Stdio::null())
@@ -446,6 +471,11 @@ impl KafkaCluster {
             "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
         );
         if let (Some((name, protocol)), Some(addr)) = (&self.listener, &node.listener_addr) {
+            listeners.push_str(&format!(",{name}://{addr}"));
+            advertised.push_str(&format!(",{name}://{addr}"));
+            protocols.push_str(&format!(",{name}:{protocol}"));
+        }
+        for ((name, protocol), addr) in self.more_listeners.iter().zip(&node.more_addrs) {
             listeners.push_str(&format!(",{name}://{addr}"));
             advertised.push_str(&format!(",{name}://{addr}"));
             protocols.push_str(&format!(",{name}:{protocol}"));
@@ -695,6 +725,16 @@ impl KafkaCluster {
             .and_then(|n| n.listener_addr.as_deref())
     }
 
+    /// Node `id`'s address on the listener `name` of [`Options::more_listeners`].
+    pub fn named_listener_addr(&self, id: i32, name: &str) -> Option<&str> {
+        let k = self.more_listeners.iter().position(|(n, _)| n == name)?;
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.more_addrs.get(k))
+            .map(String::as_str)
+    }
+
     /// The node ids, 1 to the number of nodes.
     pub fn node_ids(&self) -> Vec<i32> {
         self.nodes.iter().map(|n| n.id).collect()
@@ -930,6 +970,53 @@ impl KafkaCluster {
         }
     }
 
+    /// Each partition of `topic` as broker `via` sees it, by partition index: its leader (-1
+    /// for none), replicas (the first is the preferred leader) and in-sync replicas.
+    ///
+    /// # Errors
+    /// An unknown or stopped node, or a failed request.
+    pub fn partitions(&self, via: i32, topic: &str) -> io::Result<Vec<PartitionState>> {
+        let index = self.node_index(via)?;
+        partitions(&self.nodes[index].broker_addr, topic)
+    }
+
+    /// Runs preferred-leader elections until every partition of `topics` is led by its
+    /// preferred (first) replica, as every running broker sees it (a restarted broker must
+    /// first catch up and rejoin the in-sync replicas), for at most [`START_TIMEOUT`]. Unlike
+    /// [`KafkaCluster::make_lead`], for topics whose partitions have different leaders.
+    ///
+    /// # Errors
+    /// When no node runs, or the preferred replicas do not lead in time.
+    pub fn elect_preferred(&self, topics: &[&str]) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let running = || self.nodes.iter().filter(|n| n.process.is_some());
+            let led = running().all(|node| {
+                topics.iter().all(|t| {
+                    partitions(&node.broker_addr, t).is_ok_and(|ps| {
+                        ps.iter()
+                            .all(|p| p.replicas.first().is_some_and(|&r| r == p.leader))
+                    })
+                })
+            });
+            if led {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(error(format!(
+                    "the preferred replicas do not lead {topics:?}"
+                )));
+            }
+            let mut req = ElectLeadersRequest::default();
+            req.election_type = 0; // preferred
+            req.topic_partitions = None; // all
+            req.timeout_ms = 10_000;
+            // Refusals (a replica not yet in sync) are answered per partition: ask again.
+            let _ = call(self.any_broker()?, 2, &req);
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     fn any_broker(&self) -> io::Result<&str> {
         self.nodes
             .iter()
@@ -982,8 +1069,19 @@ fn brokers(addr: &str) -> io::Result<Vec<i32>> {
     Ok(response.brokers.iter().map(|b| b.node_id.0).collect())
 }
 
-/// The leader of each partition of `topic` in `addr`'s Metadata.
-fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
+/// One partition in a broker's Metadata ([`KafkaCluster::partitions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The leader's node id, -1 for none (or a partition error).
+    pub leader: i32,
+    /// The replicas' node ids; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas' node ids.
+    pub isr: Vec<i32>,
+}
+
+/// Each partition of `topic` in `addr`'s Metadata, by partition index.
+fn partitions(addr: &str, topic: &str) -> io::Result<Vec<PartitionState>> {
     let request = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
             TopicName(StrBytes::from_string(topic.to_owned())),
@@ -996,18 +1094,31 @@ fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
     if topic.error_code != 0 {
         return Err(error(format!("topic metadata error {}", topic.error_code)));
     }
-    let mut partitions: Vec<(i32, i32)> = topic
+    let mut partitions: Vec<(i32, PartitionState)> = topic
         .partitions
         .iter()
         .map(|p| {
+            let ids = |l: &[BrokerId]| l.iter().map(|b| b.0).collect::<Vec<i32>>();
             (
                 p.partition_index,
-                if p.error_code == 0 { p.leader_id.0 } else { -1 },
+                PartitionState {
+                    leader: if p.error_code == 0 { p.leader_id.0 } else { -1 },
+                    replicas: ids(&p.replica_nodes),
+                    isr: ids(&p.isr_nodes),
+                },
             )
         })
         .collect();
-    partitions.sort_unstable();
-    Ok(partitions.into_iter().map(|(_, leader)| leader).collect())
+    partitions.sort_unstable_by_key(|(i, _)| *i);
+    Ok(partitions.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The leader of each partition of `topic` in `addr`'s Metadata.
+fn leaders(addr: &str, topic: &str) -> io::Result<Vec<i32>> {
+    Ok(partitions(addr, topic)?
+        .into_iter()
+        .map(|p| p.leader)
+        .collect())
 }
 
 /// One request and its response over a new blocking connection: the cluster's own calls run
@@ -1115,10 +1226,13 @@ mod tests {
             extra: vec![("num.io.threads".to_owned(), "1".to_owned())],
             listener: listener.then(|| ("OAUTH".to_owned(), "SASL_PLAINTEXT".to_owned())),
             system_properties: vec![("a.b".to_owned(), "http://x/jwks".to_owned())],
+            more_listeners: Vec::new(),
+            scram_credentials: Vec::new(),
             nodes: vec![Node {
                 id: 1,
                 broker_addr: "127.0.0.1:1001".to_owned(),
                 listener_addr: listener.then(|| "127.0.0.1:1003".to_owned()),
+                more_addrs: Vec::new(),
                 controller_port: 1002,
                 dir: PathBuf::from("/n1"),
                 process: None,
@@ -1134,6 +1248,36 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
             .collect()
+    }
+
+    #[test]
+    fn more_listeners_follow_the_second_one() {
+        let mut cluster = unstarted(true);
+        cluster.more_listeners = vec![
+            ("SECURE".to_owned(), "SASL_SSL".to_owned()),
+            ("MTLS".to_owned(), "SSL".to_owned()),
+        ];
+        cluster.nodes[0].more_addrs =
+            vec!["127.0.0.1:1004".to_owned(), "127.0.0.1:1005".to_owned()];
+        let props = cluster.server_properties(&cluster.nodes[0], "1@127.0.0.1:1002");
+        assert_eq!(
+            property(&props, "listeners"),
+            [
+                "PLAINTEXT://127.0.0.1:1001,OAUTH://127.0.0.1:1003,SECURE://127.0.0.1:1004,MTLS://127.0.0.1:1005,CONTROLLER://127.0.0.1:1002"
+            ]
+        );
+        assert_eq!(
+            property(&props, "listener.security.protocol.map"),
+            [
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT,SECURE:SASL_SSL,MTLS:SSL"
+            ]
+        );
+        assert_eq!(
+            cluster.named_listener_addr(1, "MTLS"),
+            Some("127.0.0.1:1005")
+        );
+        assert_eq!(cluster.named_listener_addr(1, "OAUTH"), None);
+        assert_eq!(cluster.named_listener_addr(2, "MTLS"), None);
     }
 
     #[test]

@@ -196,11 +196,27 @@ impl GatewayProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> io::Result<GatewayProcess> {
+        GatewayProcess::spawn_listening(binary, config, "127.0.0.1:0", upstream, extra, env)
+    }
+
+    /// [`GatewayProcess::spawn_with_env`] listening on `listen` (such as `127.0.0.2:PORT`, for
+    /// two gateways on the same ports of different loopback addresses).
+    ///
+    /// # Errors
+    /// When it cannot start, or exits before listening.
+    pub fn spawn_listening(
+        binary: &Path,
+        config: &Path,
+        listen: &str,
+        upstream: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<GatewayProcess> {
         let mut child = Command::new(binary)
             .arg("gateway")
             .arg("--config")
             .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+            .args(["--listen", listen, "--upstream", upstream])
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -233,7 +249,8 @@ impl GatewayProcess {
         })
     }
 
-    /// Where clients connect, `127.0.0.1:PORT`.
+    /// Where clients connect: the bound listen address, `127.0.0.1:PORT` unless started with
+    /// [`GatewayProcess::spawn_listening`].
     pub fn addr(&self) -> &str {
         &self.addr
     }

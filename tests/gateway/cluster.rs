@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -19,13 +19,14 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterRequest, DescribeClusterResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ProduceRequest, ProduceResponse, RequestHeader, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::upstream::response;
 use super::{Gateway, Harness, api_versions, closed, dropped, listed, login_ok, sample, within};
 
 /// The topic of the fake cluster: partition `p` is led by node `p % 3 + 1`.
@@ -112,20 +113,6 @@ impl FakeCluster {
 fn split(addr: &str) -> (StrBytes, i32) {
     let (h, p) = addr.rsplit_once(':').unwrap();
     (StrBytes::from_string(h.to_owned()), p.parse().unwrap())
-}
-
-fn response<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Bytes {
-    let mut out = BytesMut::new();
-    out.put_i32(0);
-    let mut header = ResponseHeader::default();
-    header.correlation_id = correlation_id;
-    header
-        .encode(&mut out, api.response_header_version(version))
-        .unwrap();
-    body.encode(&mut out, version).unwrap();
-    let len = i32::try_from(out.len() - 4).unwrap();
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    out.freeze()
 }
 
 fn leader(partition: i32) -> i32 {

@@ -155,7 +155,13 @@ impl FakeBroker {
     }
 }
 
-fn response<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Bytes {
+/// A response frame (length prefix included).
+pub(super) fn response<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Bytes {
     let mut out = BytesMut::new();
     out.put_i32(0);
     let mut header = ResponseHeader::default();
