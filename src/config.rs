@@ -565,9 +565,18 @@ impl GatewayConfig {
                 $(if self.$field != new.$field { out.push(stringify!($field)); })*
             };
         }
+        // The APIs, not the lines they are written on: an edit elsewhere in the file moves them.
+        fn apis(g: &GatewayConfig) -> Vec<&str> {
+            let mut names: Vec<&str> = g.pass_through.iter().map(|p| p.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        }
+        if apis(self) != apis(new) {
+            out.push("pass_through");
+        }
         compare!(
             allow_plaintext,
-            pass_through,
             login_timeout,
             idle_timeout,
             max_session_lifetime,
@@ -1516,5 +1525,41 @@ mod tests {
         );
         assert_eq!(p.store.max_stale, Duration::from_secs(86_400));
         assert_eq!(p.policy.required_claims(), ["sub".to_owned()]);
+    }
+
+    #[test]
+    fn restart_required_compares_the_pass_through_apis_not_their_lines() {
+        let gateway = |apis: &[(&str, usize)]| GatewayConfig {
+            pass_through: apis
+                .iter()
+                .map(|&(name, line)| PassThrough {
+                    name: name.to_owned(),
+                    line,
+                })
+                .collect(),
+            ..GatewayConfig::default()
+        };
+        let old = gateway(&[("DescribeProducers", 19), ("ListTransactions", 19)]);
+        for (new, expected) in [
+            // A line added above moves them: nothing changed.
+            (
+                gateway(&[("DescribeProducers", 20), ("ListTransactions", 20)]),
+                &[][..],
+            ),
+            (
+                gateway(&[("ListTransactions", 19), ("DescribeProducers", 20)]),
+                &[][..],
+            ),
+            (gateway(&[("DescribeProducers", 19)]), &["pass_through"][..]),
+            (
+                GatewayConfig {
+                    login_timeout: Duration::from_secs(4),
+                    ..gateway(&[("DescribeProducers", 1), ("ListTransactions", 2)])
+                },
+                &["login_timeout"][..],
+            ),
+        ] {
+            assert_eq!(old.restart_required(&new), expected, "{new:?}");
+        }
     }
 }

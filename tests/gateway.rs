@@ -24,6 +24,8 @@ use tokio::task::JoinSet;
 
 #[path = "gateway/cluster.rs"]
 mod cluster;
+#[path = "gateway/lifecycle.rs"]
+mod lifecycle;
 #[path = "gateway/upstream.rs"]
 mod upstream;
 

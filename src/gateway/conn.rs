@@ -526,6 +526,8 @@ where
         .max_connection_age
         .map(|age| Instant::now() + jittered(age))
         .unwrap_or_else(far_future);
+    // Whether the connection was found past its age with something in flight (logged once).
+    let mut aged_busy = false;
     let mut sasl = Sasl::Idle;
     let mut denials = Vec::new();
     let mut writer_done = None;
@@ -568,7 +570,12 @@ where
                 break Err(End::Draining);
             }
             () = tokio::time::sleep_until(aged_at) => {
-                if in_flight.load(Ordering::Acquire) > 0 || frames.is_partial() {
+                let busy = in_flight.load(Ordering::Acquire);
+                if busy > 0 || frames.is_partial() {
+                    if !aged_busy {
+                        aged_busy = true;
+                        tracing::debug!(peer = %peer, in_flight = busy, partial_frame = frames.is_partial(), "older than max_connection_age while busy: closing once nothing is in flight");
+                    }
                     // Look again soon: an old connection closes between requests only.
                     aged_at = Instant::now() + AGED_RECHECK;
                     continue;
@@ -972,10 +979,25 @@ where
                 let wire = loop {
                     let wire = match early.take() {
                         Some(f) => f,
-                        None => frames
-                            .next(&mut upstream, UPSTREAM_MAX_FRAME)
-                            .await
-                            .map_err(|e| End::Upstream(format!("reading response: {e}")))?,
+                        None => {
+                            // Already here (one poll; `Frames::next` is cancel-safe)?
+                            let ready = tokio::select! {
+                                biased;
+                                f = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => Some(f),
+                                () = std::future::ready(()) => None,
+                            };
+                            let read = match ready {
+                                Some(f) => f,
+                                None => {
+                                    // The broker has not answered yet (a long-polling fetch,
+                                    // say): the responses written before it go out now, not
+                                    // after it.
+                                    client.flush().await.map_err(WireError::from)?;
+                                    frames.next(&mut upstream, UPSTREAM_MAX_FRAME).await
+                                }
+                            };
+                            read.map_err(|e| End::Upstream(format!("reading response: {e}")))?
+                        }
                     };
                     let got = response_id(&wire).ok_or_else(|| stray(Some(upstream_id), None))?;
                     match pair(Some(upstream_id), got, &mut unanswered) {

@@ -142,6 +142,10 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
         .build()
         .map_err(|e| CliError::usage(format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
+        // Handled from the start: a signal while starting (fetching keys, binding) would
+        // otherwise take its default action, and SIGHUP's is to end the process. What arrives
+        // before the serving loop waits for it then.
+        let signals = Signals::new()?;
         // A provider whose keys cannot be fetched yet starts empty and retries: the gateway
         // starts, not ready (`/readyz`), and refuses its tokens until the keys load.
         let (gate, degraded) = Gate::start_lenient(config, Arc::new(poolgate::SystemClock))
@@ -274,7 +278,6 @@ pub fn run(args: &GatewayArgs) -> Result<u8, CliError> {
                 Accept::Fixed(Target::Node(id)),
             ));
         }
-        let signals = Signals::new()?;
         serve_until_drained(signals, loops, shared, drain_tx, &args.config, &g).await
     })
 }

@@ -54,12 +54,22 @@ enum Fault {
 
 /// One upstream connection's behaviour.
 #[derive(Clone, Copy, Debug, Default)]
-struct Behaviour {
+pub(super) struct Behaviour {
     /// Answer `acks=0` produces, as tansu does (Kafka brokers do not).
     answer_acks0: bool,
     fault: Option<Fault>,
     /// Hold each Fetch response until [`FakeBroker::release`] is notified.
     hold_fetch: bool,
+}
+
+impl Behaviour {
+    /// Well-behaved, but holding each Fetch response until released.
+    pub(super) fn holding_fetches() -> Behaviour {
+        Behaviour {
+            hold_fetch: true,
+            ..Behaviour::default()
+        }
+    }
 }
 
 /// What the fake broker saw and did.
@@ -73,14 +83,14 @@ struct Seen {
 /// Metadata, ListGroups and JoinGroup with responses that carry the index of the request on
 /// their connection (a marker the client checks), plus a topic, a group and a broker address
 /// that the gateway must filter out.
-struct FakeBroker {
-    addr: String,
+pub(super) struct FakeBroker {
+    pub(super) addr: String,
     next: Arc<Mutex<Behaviour>>,
     seen: Arc<Mutex<Seen>>,
     /// Set once a fault was acted on.
     faulted: Arc<AtomicBool>,
     /// Lets one held Fetch response go.
-    release: Arc<tokio::sync::Notify>,
+    pub(super) release: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -91,8 +101,13 @@ impl Drop for FakeBroker {
 }
 
 impl FakeBroker {
-    async fn start() -> FakeBroker {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub(super) async fn start() -> FakeBroker {
+        FakeBroker::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    /// A fake broker serving `listener` (bound by the caller, perhaps before a gateway was
+    /// pointed at it).
+    pub(super) fn start_on(listener: TcpListener) -> FakeBroker {
         let addr = listener.local_addr().unwrap().to_string();
         let port = i32::from(listener.local_addr().unwrap().port());
         let next = Arc::new(Mutex::new(Behaviour::default()));
@@ -123,7 +138,7 @@ impl FakeBroker {
     }
 
     /// Sets how the next connections behave, and clears the fault flag.
-    fn behave(&self, b: Behaviour) {
+    pub(super) fn behave(&self, b: Behaviour) {
         *self.next.lock().unwrap() = b;
         self.faulted.store(false, Ordering::SeqCst);
     }
@@ -481,7 +496,7 @@ impl Op {
 }
 
 /// A produce request to partition 0 of `topic`.
-fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
+pub(super) fn produce(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
     let mut p = PartitionProduceData::default();
     p.records = Some(records);
     let mut t = TopicProduceData::default();
@@ -1375,4 +1390,39 @@ async fn metrics_carry_exact_values() {
         value(&m, r#"poolgate_token_cache_total{result="hit"}"#),
         1.0
     );
+}
+
+/// A response goes to the client when it is there, not when the broker answers the request
+/// after it: a produce pipelined before a fetch the broker holds (a long poll) is answered
+/// while the fetch waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_not_held_back_by_a_later_request() {
+    let (h, broker, gw) = start("head-of-line").await;
+    broker.behave(Behaviour::holding_fetches());
+    let mut client = gw.connect().await;
+    super::login_ok(&mut client, &h.writer_token()).await;
+    let mut wire = BytesMut::new();
+    wire.extend_from_slice(&request_frame(ApiKey::Produce, 7, 1, |out| {
+        Op::Produce.body(out);
+    }));
+    wire.extend_from_slice(&request_frame(ApiKey::Fetch, 11, 2, |out| {
+        Op::Fetch.body(out);
+    }));
+    client.write_raw(&wire).await.unwrap();
+    // The fetch is held until released below.
+    let produced = next_frame(&mut client).await.expect("the produce's answer");
+    let e = Expect {
+        op: Op::Produce,
+        correlation_id: 1,
+        upstream_index: Some(0),
+    };
+    check_answer(produced, &e, &node_addr(&gw, 1)).unwrap();
+    broker.release.notify_one();
+    let fetched = next_frame(&mut client).await.expect("the fetch's answer");
+    let e = Expect {
+        op: Op::Fetch,
+        correlation_id: 2,
+        upstream_index: Some(1),
+    };
+    check_answer(fetched, &e, &node_addr(&gw, 1)).unwrap();
 }
