@@ -446,19 +446,23 @@ where
 {
     // Requests the client pipelined after its SaslAuthenticate stay in `frames` for the session.
     let mut frames = Frames::default();
-    let session = match tokio::time::timeout_at(
+    let login = tokio::time::timeout_at(
         login_deadline,
         // Boxed: the login's state is freed when it ends, not carried by the session.
         Box::pin(login(&mut stream, &mut frames, &shared, peer, target)),
-    )
-    .await
-    {
-        Ok(r) => r?,
-        Err(_) => {
-            shared.metrics.dropped("login_timeout");
-            tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
-            return Ok(());
-        }
+    );
+    let mut drain = shared.drain.clone();
+    let session = tokio::select! {
+        r = login => match r {
+            Ok(r) => r?,
+            Err(_) => {
+                shared.metrics.dropped("login_timeout");
+                tracing::warn!(target: "poolgate::audit", event = "login_timeout", peer = %peer);
+                return Ok(());
+            }
+        },
+        // A drain does not wait for logins: a client logging in now goes to another instance.
+        () = draining(&mut drain) => return Err(End::Draining),
     };
     // Boxed: connecting (and perhaps refreshing the broker map) is not carried by the session.
     let (upstream, upstream_addr) = match Box::pin(shared.brokers.connect(target)).await {
@@ -563,9 +567,7 @@ where
             }
             // Stop reading; what is in flight is still answered (below), then the connection
             // closes.
-            // (The guard `wait_for` returns is dropped at once: it must not live across an
-            // await of another branch.)
-            () = async { drop(drain.wait_for(|draining| *draining).await) } => {
+            () = draining(&mut drain) => {
                 tracing::debug!(peer = %peer, in_flight = in_flight.load(Ordering::Acquire), "draining");
                 break Err(End::Draining);
             }
@@ -822,6 +824,14 @@ async fn forward_as<W: AsyncWrite + Unpin>(
     let (head, rest) = wire.split_at(CORRELATION_ID.start.min(wire.len()));
     let id = upstream_id.to_be_bytes();
     write_all_parts(up, &[head, &id, rest.get(4..).unwrap_or_default()]).await
+}
+
+/// Completes when the gateway drains (never, if the drain's sender is gone). The guard that
+/// `wait_for` returns is dropped at once: it must not live across another branch's await.
+async fn draining(drain: &mut watch::Receiver<bool>) {
+    if drain.wait_for(|draining| *draining).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// `age` less up to a tenth of it, at random: connections made together do not all close
