@@ -27,7 +27,7 @@
 //!    the partition its broker leads. One iteration of a side: on each connection at once,
 //!    `WINDOW` ProduceRequests v9 (acks=1, one batch of 100 records of 1 KiB) sent, then their
 //!    responses received (every partition error code must be 0). Pairs of iterations, one per
-//!    side, which goes first alternating, after warm-up pairs that are not counted; then the
+//!    side, which goes first drawn at random, after warm-up pairs that are not counted; then the
 //!    same with two direct sides as the control. Reported: the throughput ratio over all pairs
 //!    (total bytes over total time of each side) and the median of the per-pair ratios.
 //! 2. fetch, interleaved the same way, on a second topic filled first (`FETCH_BATCHES` batches
@@ -85,8 +85,8 @@ const FETCH_BATCHES: usize = 320;
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
 /// Interleaved pairs per measurement, after `WARM_PAIRS` uncounted ones.
-const PAIRS: usize = 40;
-const WARM_PAIRS: usize = 8;
+const PAIRS: usize = 100;
+const WARM_PAIRS: usize = 20;
 /// Sequential logins (and direct connections) for the latency percentiles.
 const SEQUENTIAL: usize = 2_000;
 /// Interleaving block of the sequential measurement.
@@ -599,7 +599,7 @@ impl Interleaved {
 }
 
 /// `warm` uncounted pairs, then `pairs` pairs of iterations of `work`, one on `a` and one on
-/// `b`, which goes first alternating.
+/// `b`, which goes first at random.
 fn interleave(
     rt: &tokio::runtime::Runtime,
     bench: &Bench,
@@ -619,7 +619,11 @@ fn interleave(
             }
             let mut t = [Duration::ZERO; 2];
             let mut n = [0u64; 2];
-            for side in [pair % 2, 1 - pair % 2] {
+            // Which side goes first is drawn at random: with a fixed alternation (ABBA...) a
+            // broker event every fourth iteration (a GC, a segment roll) would always land on
+            // the same side.
+            let first = usize::from(rand::random::<bool>());
+            for side in [first, 1 - first] {
                 let t0 = Instant::now();
                 n[side] = work
                     .run(if side == 0 { &mut *a } else { &mut *b }, pair)
