@@ -228,6 +228,9 @@ impl Bench {
                     &[
                         ("segment.bytes", "16777216"),
                         ("retention.bytes", "67108864"),
+                        // The records' timestamps are 0 (1970): time would delete every
+                        // segment but the active one, the fetch topic's too.
+                        ("retention.ms", "-1"),
                     ],
                 )
                 .expect("create the topic");
