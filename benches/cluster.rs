@@ -1040,8 +1040,8 @@ fn print_summary(
         produce.ab.times.len()
     );
     println!(
-        "  {:<40} {:>26}  {:>10}  {}",
-        "measure", "result", "target", "verdict"
+        "  {:<40} {:>26}  {:>10}  verdict",
+        "measure", "result", "target"
     );
     for (what, t) in [("produce", produce), ("fetch", fetch)] {
         println!(
