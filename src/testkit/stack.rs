@@ -167,6 +167,7 @@ impl Tansu {
 pub struct GatewayProcess {
     addr: String,
     metrics: Option<String>,
+    line: String,
     _child: Killed,
 }
 
@@ -245,6 +246,7 @@ impl GatewayProcess {
         Ok(GatewayProcess {
             addr,
             metrics,
+            line: line.trim_end().to_owned(),
             _child: child,
         })
     }
@@ -258,6 +260,28 @@ impl GatewayProcess {
     /// The process id (for reading its CPU time from `/proc`).
     pub fn pid(&self) -> u32 {
         self._child.0.id()
+    }
+
+    /// The start-up line, such as `poolgate gateway listening on 127.0.0.1:P (plaintext), ...,
+    /// nodes 1-3 on ports 1=P1,2=P2,3=P3`.
+    pub fn start_line(&self) -> &str {
+        &self.line
+    }
+
+    /// With port routing, each node's port, from the start-up line (`... on ports 1=P1,...`);
+    /// empty with SNI routing.
+    pub fn node_ports(&self) -> std::collections::BTreeMap<i32, u16> {
+        self.line
+            .split_once(" on ports ")
+            .map(|(_, rest)| {
+                rest.split([',', ' '])
+                    .map_while(|pair| {
+                        let (id, port) = pair.split_once('=')?;
+                        Some((id.parse().ok()?, port.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The Prometheus text from `GET /metrics` (started with `--metrics-listen`).
