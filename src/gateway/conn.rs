@@ -35,6 +35,8 @@ const UPSTREAM_MAX_FRAME: usize = 1 << 30;
 const MAX_IN_FLIGHT: usize = 1024;
 /// The shortest session lifetime reported and enforced.
 const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(1);
+/// How long the response reader keeps its buffer without a response to read.
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
 /// How often a connection past `max_connection_age` but busy looks again.
 const AGED_RECHECK: Duration = Duration::from_millis(100);
 
@@ -912,7 +914,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut frames = Frames::default();
+    // Responses (large fetches) are read into one buffer, reused while the connection is busy
+    // and released after [`RELEASE_AFTER`] without a response.
+    let mut frames = Frames::keeping();
     let mut unanswered = VecDeque::new();
     // A response read while no request was waiting for one.
     let mut early: Option<Bytes> = None;
@@ -952,9 +956,14 @@ where
         } else {
             // Keep reading the upstream while no request waits, so that answers to `acks=0`
             // requests never fill the connection and stray responses are caught at once.
+            let holds = frames.holds_memory();
             tokio::select! {
                 biased;
                 item = rx.recv() => item,
+                () = tokio::time::sleep(RELEASE_AFTER), if holds => {
+                    frames.release();
+                    continue;
+                }
                 frame = frames.next(&mut upstream, UPSTREAM_MAX_FRAME) => {
                     let frame = frame.map_err(|e| End::Upstream(format!("reading response: {e}")))?;
                     let got = response_id(&frame).ok_or_else(|| stray(None, None))?;

@@ -50,9 +50,49 @@ const READ_AHEAD: usize = 8 * 1024;
 #[derive(Debug, Default)]
 pub struct Frames {
     buf: BytesMut,
+    /// Keep the buffer between frames (until [`Frames::release`]) instead of releasing it as
+    /// soon as it is empty.
+    keep: bool,
+    /// Whether `buf` may hold an allocation.
+    holds: bool,
+    /// Whether the last frame was large enough to keep its allocation for the next one.
+    large: bool,
 }
 
+/// A kept reader keeps the allocation of frames at least this large (fetch responses); smaller
+/// ones are released as soon as they are read, as by any reader.
+const KEEP_FROM: usize = 64 * 1024;
+
 impl Frames {
+    /// A reader that keeps its buffer between large frames (at least 64 KiB), so that the next
+    /// frame reuses it (a large response then costs no new pages) until [`Frames::release`].
+    pub fn keeping() -> Frames {
+        Frames {
+            keep: true,
+            ..Frames::default()
+        }
+    }
+
+    /// Whether the reader holds memory between frames (a [`Frames::keeping`] reader that has
+    /// read since its last release).
+    pub fn holds_memory(&self) -> bool {
+        self.keeping_now() && self.holds && self.buf.is_empty()
+    }
+
+    /// Whether the buffer is kept between frames now.
+    fn keeping_now(&self) -> bool {
+        self.keep && self.large
+    }
+
+    /// Releases the buffer, unless part of a frame is in it.
+    pub fn release(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+            self.holds = false;
+            self.large = false;
+        }
+    }
+
     /// Whether part of a frame has been read.
     pub fn is_partial(&self) -> bool {
         !self.buf.is_empty()
@@ -73,7 +113,8 @@ impl Frames {
             if let Some(frame) = self.take(cap)? {
                 return Ok(frame);
             }
-            let read = if self.buf.is_empty() {
+            self.holds = true;
+            let read = if self.buf.is_empty() && !self.keeping_now() {
                 // Between frames, wait without holding a buffer: the first bytes land on the
                 // stack of this poll and are copied at once (nothing is awaited in between, so
                 // this stays cancel-safe). An idle connection holds no read buffer at all.
@@ -103,10 +144,11 @@ impl Frames {
     /// Splits off the first frame when it is whole; otherwise makes room for the rest of it.
     fn take(&mut self, cap: usize) -> Result<Option<Bytes>, WireError> {
         let Some(prefix) = self.buf.first_chunk::<4>() else {
-            if self.buf.is_empty() {
+            if self.buf.is_empty() && !self.keeping_now() {
                 // Release what is left of the last frame's allocation (see `next`).
-                self.buf = BytesMut::new();
+                self.release();
             } else {
+                // Kept: the allocation of frames already handed out and dropped is reused.
                 self.buf.reserve(READ_AHEAD);
             }
             return Ok(None);
@@ -120,6 +162,7 @@ impl Frames {
         };
         let total = size + 4;
         if self.buf.len() >= total {
+            self.large = total >= KEEP_FROM;
             return Ok(Some(self.buf.split_to(total).freeze()));
         }
         self.buf.reserve(total - self.buf.len());
@@ -342,6 +385,22 @@ pub mod oracle {
     /// # Panics
     /// When [`Frames`] loses, adds or reorders a byte.
     pub fn chunked_reads(data: &[u8], chunks: &[u8], cancel: &[bool], cap: usize) {
+        chunked_reads_with(Frames::default(), data, chunks, cancel, cap, false);
+    }
+
+    /// [`chunked_reads`] with a given reader, which is also released after every frame when
+    /// `release` is set (as an idle response reader is).
+    ///
+    /// # Panics
+    /// As [`chunked_reads`].
+    pub fn chunked_reads_with(
+        mut frames: Frames,
+        data: &[u8],
+        chunks: &[u8],
+        cancel: &[bool],
+        cap: usize,
+        release: bool,
+    ) {
         let (expected, end) = one_pass(data, cap);
         let mut io = Chunked {
             data,
@@ -349,7 +408,6 @@ pub mod oracle {
             turn: 0,
             pending: false,
         };
-        let mut frames = Frames::default();
         let mut cx = Context::from_waker(Waker::noop());
         let mut got: Vec<Bytes> = Vec::new();
         let mut polls = 0usize;
@@ -371,6 +429,9 @@ pub mod oracle {
                 Some(Ok(frame)) => {
                     let _ = Request::from_wire(frame.clone());
                     got.push(frame);
+                    if release {
+                        frames.release();
+                    }
                 }
                 Some(Err(e)) => break e,
             }
@@ -459,6 +520,37 @@ mod tests {
             data.extend_from_slice(&tail);
             oracle::chunked_reads(&data, &chunks, &cancel, cap);
         }
+    }
+
+    #[test]
+    fn a_kept_reader_reuses_large_frames_without_losing_a_byte() {
+        // Frames around the 64 KiB keeping threshold, read in chunks up to 255 bytes with
+        // reads dropped, by a kept reader (released after each frame, or never).
+        let mut data = Vec::new();
+        for (i, len) in [70_000usize, 10, 65_532, 65_531, 100_000, 0]
+            .into_iter()
+            .enumerate()
+        {
+            data.extend_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
+            data.extend((0..len).map(|j| u8::try_from((i * 7 + j) % 251).unwrap()));
+        }
+        for release in [false, true] {
+            oracle::chunked_reads_with(
+                Frames::keeping(),
+                &data,
+                &[255, 17, 200, 3],
+                &[false, true, false],
+                1 << 20,
+                release,
+            );
+        }
+        let mut kept = Frames::keeping();
+        assert!(!kept.holds_memory(), "nothing read yet");
+        kept.large = true;
+        kept.holds = true;
+        assert!(kept.holds_memory());
+        kept.release();
+        assert!(!kept.holds_memory());
     }
 
     #[test]
