@@ -52,6 +52,10 @@ struct Cluster {
     nodes: BTreeMap<i32, Node>,
     /// Whether the cluster has answered once.
     known: bool,
+    /// What each node's listener offers (nodes asked for their versions), and the bootstrap
+    /// listener (and every other node): computed when the map changes, not per ApiVersions.
+    offered: BTreeMap<i32, Arc<Vec<ApiVersion>>>,
+    offered_bootstrap: Arc<Vec<ApiVersion>>,
 }
 
 /// Why a session could not reach its broker.
@@ -79,7 +83,7 @@ pub struct Brokers {
     next: AtomicUsize,
     metrics: Arc<Metrics>,
     /// How the gateway reaches and logs in at its brokers.
-    connector: Upstream,
+    connector: Arc<Upstream>,
 }
 
 impl Brokers {
@@ -91,16 +95,20 @@ impl Brokers {
         metrics: Arc<Metrics>,
         connector: Upstream,
     ) -> Brokers {
+        let own = pass_through.clone();
         Brokers {
             bootstrap,
             node_ids,
             pass_through,
-            state: RwLock::new(Arc::new(Cluster::default())),
+            state: RwLock::new(Arc::new(Cluster {
+                offered_bootstrap: Arc::new(acl::advertised_versions(None, &own)),
+                ..Cluster::default()
+            })),
             refreshing: tokio::sync::Mutex::new(None),
             changed: Notify::new(),
             next: AtomicUsize::new(0),
             metrics,
-            connector,
+            connector: Arc::new(connector),
         }
     }
 
@@ -113,7 +121,27 @@ impl Brokers {
         Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn swap(&self, cluster: Cluster) {
+    fn swap(&self, mut cluster: Cluster) {
+        let all: Vec<&ApiVersionsResponse> = cluster
+            .nodes
+            .values()
+            .filter_map(|n| n.versions.as_deref())
+            .collect();
+        cluster.offered_bootstrap = Arc::new(acl::advertised_versions(
+            (!all.is_empty()).then(|| intersect(&all)).as_ref(),
+            &self.pass_through,
+        ));
+        cluster.offered = cluster
+            .nodes
+            .iter()
+            .filter_map(|(&id, n)| {
+                let v = n.versions.as_deref()?;
+                Some((
+                    id,
+                    Arc::new(acl::advertised_versions(Some(v), &self.pass_through)),
+                ))
+            })
+            .collect();
         let known = cluster.nodes.len();
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(cluster);
         self.metrics
@@ -135,22 +163,14 @@ impl Brokers {
     /// the gateway's ranges, and on the bootstrap listener (or for a node not asked yet) the
     /// intersection over every broker of the cluster; the gateway's own ranges while the
     /// cluster is unknown.
-    pub fn offered(&self, target: Target) -> Vec<ApiVersion> {
+    pub fn offered(&self, target: Target) -> Arc<Vec<ApiVersion>> {
         let cluster = self.snapshot();
-        if let Target::Node(id) = target
-            && let Some(v) = cluster.nodes.get(&id).and_then(|n| n.versions.as_deref())
-        {
-            return acl::advertised_versions(Some(v), &self.pass_through);
+        match target {
+            Target::Node(id) => cluster.offered.get(&id),
+            Target::Bootstrap => None,
         }
-        let all: Vec<&ApiVersionsResponse> = cluster
-            .nodes
-            .values()
-            .filter_map(|n| n.versions.as_deref())
-            .collect();
-        if all.is_empty() {
-            return acl::advertised_versions(None, &self.pass_through);
-        }
-        acl::advertised_versions(Some(&intersect(&all)), &self.pass_through)
+        .unwrap_or(&cluster.offered_bootstrap)
+        .clone()
     }
 
     /// Notes a broker named in a forwarded response (its upstream address): a node the map
@@ -300,8 +320,18 @@ impl Brokers {
             }
             probes.push((id, addr));
         }
-        let answers = futures_join(probes.iter().map(|(_, addr)| self.ask_versions(addr))).await;
-        for ((id, addr), versions) in probes.into_iter().zip(answers) {
+        let mut asked = tokio::task::JoinSet::new();
+        for (id, addr) in probes {
+            let connector = Arc::clone(&self.connector);
+            asked.spawn(async move {
+                let versions = ask_versions(&connector, &addr).await;
+                (id, addr, versions)
+            });
+        }
+        while let Some(done) = asked.join_next().await {
+            let Ok((id, addr, versions)) = done else {
+                continue;
+            };
             let versions = match versions {
                 Ok(v) => Some(Arc::new(v)),
                 Err(e) => {
@@ -317,12 +347,6 @@ impl Brokers {
         }
         self.swap(next);
         Ok(())
-    }
-
-    /// Asks one broker which API versions it supports.
-    async fn ask_versions(&self, addr: &str) -> Result<ApiVersionsResponse, UpstreamError> {
-        let mut c = upstream::connect(&self.connector, addr).await?;
-        within(addr, versions_on(&mut c.stream, addr)).await
     }
 
     /// Asks one broker for the brokers of the cluster: node id and `host:port`.
@@ -460,30 +484,13 @@ async fn within<T>(
         .unwrap_or_else(|_| Err(UpstreamError::Timeout(addr.to_owned())))
 }
 
-/// Awaits every future, concurrently, in order.
-async fn futures_join<F: std::future::Future>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
+/// Asks one broker which API versions it supports.
+async fn ask_versions(
+    connector: &Upstream,
+    addr: &str,
+) -> Result<ApiVersionsResponse, UpstreamError> {
+    let mut c = upstream::connect(connector, addr).await?;
+    within(addr, versions_on(&mut c.stream, addr)).await
 }
 
 /// Sends one request of the gateway's own and reads its response.

@@ -166,7 +166,7 @@ enum Sasl {
 
 fn versions_response(shared: &Shared, target: Target, req: &Request) -> Result<Bytes, WireError> {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = shared.brokers.offered(target);
+    resp.api_keys = shared.brokers.offered(target).as_ref().clone();
     let mut version = req.version();
     if version > 3 {
         // KIP-511: answer an unknown version with v0 and the supported range.
