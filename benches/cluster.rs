@@ -67,6 +67,10 @@ use poolgate::testkit::stack::{GatewayProcess, gateway_config};
 use poolgate::testkit::{IssuerConfig, TestIssuer};
 use serde_json::json;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_of, ms, test_mode, us};
+
 const CLUSTER: &str = "lkc-e2e";
 /// The produce topic (the writers' pool may do anything on `e2e-*`).
 const TOPIC: &str = "e2e-bench-cluster";
@@ -96,31 +100,6 @@ const IDLE: usize = 1_000;
 const RATIO_TARGET: f64 = 0.9;
 const LOGIN_P99_TARGET: Duration = Duration::from_millis(2);
 const MEMORY_TARGET_KIB: f64 = 24.0;
-
-/// `cargo bench -- --test` (or `cargo test --benches`): run everything once, small.
-fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
-}
-
-/// User + system CPU time of process `pid` so far, from `/proc` (zero where there is none).
-fn cpu_of(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // After the command name (in parentheses, field 2): utime is field 14, stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // In clock ticks of 1/100 s (USER_HZ on Linux).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
 
 /// `VmRSS` of process `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -658,14 +637,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         v[mid]
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 /// Gateway/direct and its control, for produce or fetch.

@@ -74,6 +74,10 @@ use poolgate::testkit::stack::{GatewayProcess, Tansu, e2e_cache, gateway_config}
 use poolgate::testkit::{IssuerConfig, TestIssuer};
 use serde_json::json;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_of, cpu_time, ms, test_mode, us};
+
 const CLUSTER: &str = "lkc-e2e";
 const TOPIC: &str = "e2e-bench";
 /// Produce requests in flight per iteration.
@@ -98,36 +102,6 @@ const PRODUCE_RATIO_TARGET: f64 = 0.9;
 /// Where `e2e/setup` put tansu.
 fn tansu() -> Option<PathBuf> {
     e2e_cache().map(|dir| dir.join("tansu/bin/tansu"))
-}
-
-/// `cargo bench -- --test` (or `cargo test --benches`): run everything once, small.
-fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
-}
-
-/// CPU time of the process `pid` so far.
-fn cpu_of(pid: u32) -> Duration {
-    cpu_time(&format!("/proc/{pid}/stat"))
-}
-
-/// User + system CPU time of a process so far, from `/proc` (zero where there is none).
-fn cpu_time(stat_file: &str) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(stat_file) else {
-        return Duration::ZERO;
-    };
-    // After the command name (in parentheses, field 2): state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // In clock ticks of 1/100 s (USER_HZ on Linux).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// CPU time of the gateway, tansu and this process (the client; the issuer is idle).
@@ -397,14 +371,6 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 /// Latency figures of one series.
