@@ -615,15 +615,19 @@ fn upstream_brokers() -> Vec<(i32, &'static str, i32)> {
     ]
 }
 
-#[test]
-fn metadata_and_describe_cluster_give_each_node_its_address_and_leave_out_the_unroutable() {
+/// The request, and the brokers of an upstream answer after `patch`, of Metadata or
+/// DescribeCluster at `version`.
+fn brokers_through(api: ApiKey, version: i16, nodes: &Arc<ThreeNodes>) -> Vec<(i32, String, i32)> {
     let session = cluster_admin();
-    for version in versions(ApiKey::Metadata) {
-        let nodes = Arc::new(ThreeNodes::default());
-        let req = request(ApiKey::Metadata, version, &MetadataRequest::default());
-        let f = run_three(&session, &req, &nodes);
+    let req = match api {
+        ApiKey::Metadata => request(api, version, &MetadataRequest::default()),
+        _ => request(api, version, &DescribeClusterRequest::default()),
+    };
+    let patch = run_three(&session, &req, nodes).patch.expect("the rewrite");
+    let listed = upstream_brokers();
+    if api == ApiKey::Metadata {
         let mut upstream = MetadataResponse::default();
-        upstream.brokers = upstream_brokers()
+        upstream.brokers = listed
             .into_iter()
             .map(|(id, host, port)| {
                 MetadataResponseBroker::default()
@@ -632,41 +636,14 @@ fn metadata_and_describe_cluster_give_each_node_its_address_and_leave_out_the_un
                     .with_port(port)
             })
             .collect();
-        let resp = patched(f.patch.expect("the rewrite"), version, &upstream);
-        let got: Vec<_> = resp
-            .brokers
+        let resp = patched(patch, version, &upstream);
+        resp.brokers
             .iter()
             .map(|b| (b.node_id.0, b.host.to_string(), b.port))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (1, GW_HOST.to_owned(), GW_PORT + 2),
-                (2, GW_HOST.to_owned(), GW_PORT + 3)
-            ],
-            "Metadata v{version}"
-        );
-        let seen: Vec<_> = upstream_brokers()
-            .into_iter()
-            .map(|(id, h, p)| (id, h.to_owned(), p))
-            .collect();
-        assert_eq!(
-            *nodes.seen.lock().unwrap(),
-            seen,
-            "every upstream address learned"
-        );
-        assert_eq!(*nodes.unmapped.lock().unwrap(), [99]);
-    }
-    for version in versions(ApiKey::DescribeCluster) {
-        let nodes = Arc::new(ThreeNodes::default());
-        let req = request(
-            ApiKey::DescribeCluster,
-            version,
-            &DescribeClusterRequest::default(),
-        );
-        let f = run_three(&session, &req, &nodes);
+            .collect()
+    } else {
         let mut upstream = DescribeClusterResponse::default();
-        upstream.brokers = upstream_brokers()
+        upstream.brokers = listed
             .into_iter()
             .map(|(id, host, port)| {
                 DescribeClusterBroker::default()
@@ -675,21 +652,38 @@ fn metadata_and_describe_cluster_give_each_node_its_address_and_leave_out_the_un
                     .with_port(port)
             })
             .collect();
-        let resp = patched(f.patch.expect("the rewrite"), version, &upstream);
-        let got: Vec<_> = resp
-            .brokers
+        let resp = patched(patch, version, &upstream);
+        resp.brokers
             .iter()
             .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (1, GW_HOST.to_owned(), GW_PORT + 2),
-                (2, GW_HOST.to_owned(), GW_PORT + 3)
-            ],
-            "DescribeCluster v{version}"
-        );
-        assert_eq!(*nodes.unmapped.lock().unwrap(), [99]);
+            .collect()
+    }
+}
+
+#[test]
+fn metadata_and_describe_cluster_give_each_node_its_address_and_leave_out_the_unroutable() {
+    for api in [ApiKey::Metadata, ApiKey::DescribeCluster] {
+        for version in versions(api) {
+            let nodes = Arc::new(ThreeNodes::default());
+            assert_eq!(
+                brokers_through(api, version, &nodes),
+                [
+                    (1, GW_HOST.to_owned(), GW_PORT + 2),
+                    (2, GW_HOST.to_owned(), GW_PORT + 3)
+                ],
+                "{api:?} v{version}"
+            );
+            let seen: Vec<_> = upstream_brokers()
+                .into_iter()
+                .map(|(id, h, p)| (id, h.to_owned(), p))
+                .collect();
+            assert_eq!(
+                *nodes.seen.lock().unwrap(),
+                seen,
+                "{api:?}: every upstream address learned"
+            );
+            assert_eq!(*nodes.unmapped.lock().unwrap(), [99], "{api:?}");
+        }
     }
 }
 
