@@ -307,6 +307,24 @@ fn roles_md_matches_the_code() {
 }
 
 #[test]
+fn readme_roles_table_matches_the_code() {
+    let readme = std::fs::read_to_string(
+        [env!("CARGO_MANIFEST_DIR"), "README.md"]
+            .iter()
+            .collect::<PathBuf>(),
+    )
+    .unwrap();
+    let table: Vec<String> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("<!-- roles-table:start"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("<!-- roles-table:end"))
+        .map(without_footnotes)
+        .collect();
+    assert_eq!(table, roles_table(), "update the roles table in README.md");
+}
+
+#[test]
 fn role_docs_match_the_code() {
     let source = std::fs::read_to_string(
         [env!("CARGO_MANIFEST_DIR"), "src", "authz", "role.rs"]
@@ -395,72 +413,190 @@ fn has_forbidden(s: &str) -> bool {
         .any(|c| matches!(c, '*' | '{' | '}') || c.is_control())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+/// Cases per property.
+const CASES: u32 = 2000;
 
-    #[test]
-    fn adding_an_allow_never_turns_allow_into_deny(
-        grants in prop::collection::vec(any_grant(), 0..8),
-        extra in grant_with(Just(Effect::Allow)),
-        position in any::<prop::sample::Index>(),
-        req in request(),
-    ) {
+/// Runs `property` over `CASES` cases of `strategy` (no failure files are written next to the
+/// sources; a failure prints its minimal input).
+fn run<S>(strategy: S, property: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S: Strategy,
+    S::Value: std::fmt::Debug,
+{
+    let config = ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    if let Err(e) = proptest::test_runner::TestRunner::new(config).run(&strategy, property) {
+        panic!("{e}");
+    }
+}
+
+/// How many cases of a property reached each of its assertions, by name.
+#[derive(Default)]
+struct Reached(std::sync::Mutex<std::collections::BTreeMap<&'static str, u32>>);
+
+impl Reached {
+    fn count(&self, what: &'static str) {
+        *self.0.lock().unwrap().entry(what).or_default() += 1;
+    }
+
+    /// Fails unless every assertion in `floors` was reached by at least its share of the
+    /// cases (`1 / n`): a property whose precondition almost never holds asserts nothing.
+    fn assert_floors(&self, property: &str, floors: &[(&str, u32)]) {
+        let reached = self.0.lock().unwrap();
+        eprintln!("{property}: {reached:?} of {CASES} cases");
+        for (what, one_in) in floors {
+            let n = reached.get(what).copied().unwrap_or(0);
+            assert!(
+                n * one_in >= CASES,
+                "{property}: only {n} of {CASES} cases reached `{what}` (floor: 1 in {one_in})"
+            );
+        }
+    }
+}
+
+#[test]
+fn adding_an_allow_never_turns_allow_into_deny() {
+    let reached = Reached::default();
+    let strategy = (
+        prop::collection::vec(any_grant(), 0..8),
+        grant_with(Just(Effect::Allow)),
+        any::<prop::sample::Index>(),
+        request(),
+    );
+    run(strategy, |(grants, extra, position, req)| {
         if decide(&grants, &req) == Decision::Allow {
+            reached.count("allowed before");
             let mut more = grants.clone();
             more.insert(position.index(grants.len() + 1), extra);
             prop_assert_eq!(decide(&more, &req), Decision::Allow);
         }
-    }
+        Ok(())
+    });
+    reached.assert_floors("adding an allow", &[("allowed before", 20)]);
+}
 
-    #[test]
-    fn adding_a_deny_never_turns_deny_into_allow(
-        grants in prop::collection::vec(any_grant(), 0..8),
-        extra in grant_with(Just(Effect::Deny)),
-        position in any::<prop::sample::Index>(),
-        req in request(),
-    ) {
+#[test]
+fn adding_a_deny_never_turns_deny_into_allow() {
+    let reached = Reached::default();
+    let strategy = (
+        prop::collection::vec(any_grant(), 0..8),
+        grant_with(Just(Effect::Deny)),
+        any::<prop::sample::Index>(),
+        request(),
+    );
+    run(strategy, |(grants, extra, position, req)| {
         if decide(&grants, &req) == Decision::Deny {
+            reached.count("denied before");
             let mut more = grants.clone();
             more.insert(position.index(grants.len() + 1), extra);
             prop_assert_eq!(decide(&more, &req), Decision::Deny);
         }
-    }
+        Ok(())
+    });
+    reached.assert_floors("adding a deny", &[("denied before", 10)]);
+}
 
-    #[test]
-    fn the_decision_does_not_depend_on_grant_order(
-        grants in prop::collection::vec(any_grant(), 0..8),
-        req in request(),
-    ) {
-        let mut reversed = grants.clone();
-        reversed.reverse();
-        prop_assert_eq!(decide(&grants, &req), decide(&reversed, &req));
-    }
+#[test]
+fn the_decision_does_not_depend_on_grant_order() {
+    let reached = Reached::default();
+    run(
+        (prop::collection::vec(any_grant(), 0..8), request()),
+        |(grants, req)| {
+            let mut reversed = grants.clone();
+            reversed.reverse();
+            let decision = decide(&grants, &req);
+            reached.count(if decision == Decision::Allow {
+                "allow"
+            } else {
+                "deny"
+            });
+            prop_assert_eq!(decision, decide(&reversed, &req));
+            Ok(())
+        },
+    );
+    // Both decisions are compared, often enough to mean something.
+    reached.assert_floors("grant order", &[("allow", 20), ("deny", 10)]);
+}
 
-    #[test]
-    fn the_deciding_grant_matches_and_explains(
-        grants in prop::collection::vec(any_grant(), 0..8),
-        req in request(),
-    ) {
-        let perms = Permissions::new(grants);
-        let resource = Resource::new(req.1, &req.2);
-        let a = perms.authorize(req.0, &resource);
-        match (a.decision, a.reason, a.grant) {
-            (Decision::Deny, AuthzReason::DeniedBy, Some(g)) => {
-                prop_assert_eq!(g.effect, Effect::Deny);
-                prop_assert!(g.matches(&resource) && g.operations.covers(req.0));
+#[test]
+fn the_deciding_grant_matches_and_explains() {
+    let reached = Reached::default();
+    run(
+        (prop::collection::vec(any_grant(), 0..8), request()),
+        |(grants, req)| {
+            let perms = Permissions::new(grants);
+            let resource = Resource::new(req.1, &req.2);
+            let a = perms.authorize(req.0, &resource);
+            match (a.decision, a.reason, a.grant) {
+                (Decision::Deny, AuthzReason::DeniedBy, Some(g)) => {
+                    reached.count("denied by");
+                    prop_assert_eq!(g.effect, Effect::Deny);
+                    prop_assert!(g.matches(&resource) && g.operations.covers(req.0));
+                }
+                (Decision::Deny, AuthzReason::NoGrant, None) => reached.count("no grant"),
+                (Decision::Allow, AuthzReason::AllowedBy, Some(g)) => {
+                    reached.count("allowed by");
+                    prop_assert_eq!(g.effect, Effect::Allow);
+                    prop_assert!(g.matches(&resource) && g.operations.covers(req.0));
+                }
+                (Decision::Allow, AuthzReason::ImpliedBy(by), Some(g)) => {
+                    reached.count("implied by");
+                    prop_assert_eq!(g.effect, Effect::Allow);
+                    prop_assert!(g.operations.covers(by));
+                }
+                other => prop_assert!(false, "inconsistent authorization {:?}", other),
             }
-            (Decision::Deny, AuthzReason::NoGrant, None) => {}
-            (Decision::Allow, AuthzReason::AllowedBy, Some(g)) => {
-                prop_assert_eq!(g.effect, Effect::Allow);
-                prop_assert!(g.matches(&resource) && g.operations.covers(req.0));
-            }
-            (Decision::Allow, AuthzReason::ImpliedBy(by), Some(g)) => {
-                prop_assert_eq!(g.effect, Effect::Allow);
-                prop_assert!(g.operations.covers(by));
-            }
-            other => prop_assert!(false, "inconsistent authorization {:?}", other),
+            Ok(())
+        },
+    );
+    reached.assert_floors(
+        "deciding grant",
+        &[
+            ("denied by", 20),
+            ("no grant", 20),
+            ("allowed by", 20),
+            ("implied by", 400),
+        ],
+    );
+}
+
+#[test]
+fn no_claim_value_can_widen_a_grant() {
+    let reached = Reached::default();
+    let strategy = (
+        // Mostly names a template accepts, so that the expanded grant is checked often.
+        prop_oneof![3 => "[a-z0-9._-]{1,12}", 1 => any::<String>()],
+        prop::sample::select(vec![
+            "Topic:{claims.v}",
+            "Topic:{claims.v}*",
+            "Topic:t-{claims.v}-*",
+            "Group:{claims.v}-{claims.v}",
+        ]),
+    );
+    run(strategy, |(value, template)| {
+        let template = GrantTemplate::parse(Effect::Allow, Operation::Read, template).unwrap();
+        let mut claims = Map::new();
+        claims.insert("v".into(), Value::String(value.clone()));
+        if let Ok(grant) = template.expand(&claims, GrantOrigin::new("p", 0)) {
+            reached.count("expanded");
+            prop_assert_eq!(grant.pattern.pattern_type(), template.pattern_type());
+            prop_assert!(!grant.pattern.name().is_empty());
+            prop_assert!(grant.pattern.name().contains(value.as_str()));
+            prop_assert!(!has_forbidden(grant.pattern.name()));
+        } else {
+            reached.count("refused");
+            prop_assert!(value.is_empty() || has_forbidden(&value));
         }
-    }
+        Ok(())
+    });
+    reached.assert_floors("claim values", &[("expanded", 4), ("refused", 50)]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
     fn parsers_never_panic(input in any::<String>()) {
@@ -473,40 +609,24 @@ proptest! {
         let _ = GrantTemplate::parse(Effect::Allow, Operation::Read, &input);
         let _ = GrantTemplate::parse(Effect::Deny, Role::DeveloperRead, &input);
     }
+}
 
-    #[test]
-    fn template_like_strings_never_panic(
-        ty in prop::sample::select(vec!["Topic", "Group", "Cluster", "TransactionalId", "X"]),
-        name in r"[a{}.*:\\c-]{0,16}",
-    ) {
+#[test]
+fn template_like_strings_never_panic() {
+    let reached = Reached::default();
+    let strategy = (
+        prop::sample::select(vec!["Topic", "Group", "Cluster", "TransactionalId", "X"]),
+        r"[a{}.*:\\c-]{0,16}",
+    );
+    run(strategy, |(ty, name)| {
         let resource = format!("{ty}:{name}");
         if let Ok(pattern) = resource.parse::<ResourcePattern>() {
+            reached.count("parsed");
             // A pattern prints in the syntax it was parsed from.
             prop_assert_eq!(pattern.to_string(), resource.clone());
         }
         let _ = GrantTemplate::parse(Effect::Allow, Role::ResourceOwner, &resource);
-    }
-
-    #[test]
-    fn no_claim_value_can_widen_a_grant(
-        value in any::<String>(),
-        template in prop::sample::select(vec![
-            "Topic:{claims.v}",
-            "Topic:{claims.v}*",
-            "Topic:t-{claims.v}-*",
-            "Group:{claims.v}-{claims.v}",
-        ]),
-    ) {
-        let template = GrantTemplate::parse(Effect::Allow, Operation::Read, template).unwrap();
-        let mut claims = Map::new();
-        claims.insert("v".into(), Value::String(value.clone()));
-        if let Ok(grant) = template.expand(&claims, GrantOrigin::new("p", 0)) {
-            prop_assert_eq!(grant.pattern.pattern_type(), template.pattern_type());
-            prop_assert!(!grant.pattern.name().is_empty());
-            prop_assert!(grant.pattern.name().contains(value.as_str()));
-            prop_assert!(!has_forbidden(grant.pattern.name()));
-        } else {
-            prop_assert!(value.is_empty() || has_forbidden(&value));
-        }
-    }
+        Ok(())
+    });
+    reached.assert_floors("pattern syntax", &[("parsed", 20)]);
 }
