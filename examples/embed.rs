@@ -49,7 +49,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-async fn serve(gate: Gate, stream: TcpStream) -> Result<(), Box<dyn Error + Send + Sync>> {
+pub(crate) async fn serve(
+    gate: Gate,
+    stream: TcpStream,
+) -> Result<(), Box<dyn Error + Send + Sync>> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let len = read.read_u32().await?;

@@ -51,7 +51,8 @@ impl FromStr for Effect {
 pub struct GrantOrigin {
     /// The identity pool's id.
     pub pool: String,
-    /// The index of the grant entry in the pool's `grants` list.
+    /// The index of the grant entry in the pool's `grants` list, from 0 (shown from 1, as
+    /// the configuration reads: `grant 1` is the first `[[pools.grants]]` of the pool).
     pub index: usize,
     /// The role the entry named, if it named one instead of operations.
     pub role: Option<Role>,
@@ -72,7 +73,7 @@ impl GrantOrigin {
 /// `grant 2 of pool `analytics` (role DeveloperRead)`.
 impl fmt::Display for GrantOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "grant {} of pool `{}`", self.index, self.pool)?;
+        write!(f, "grant {} of pool `{}`", self.index + 1, self.pool)?;
         if let Some(role) = self.role {
             write!(f, " (role {role})")?;
         }
@@ -171,7 +172,8 @@ mod tests {
 
     #[test]
     fn origin_display() {
-        let mut origin = GrantOrigin::new("p", 3);
+        // Entry 2 counted from 0 is the third grant of the pool, as a reader counts.
+        let mut origin = GrantOrigin::new("p", 2);
         assert_eq!(origin.to_string(), "grant 3 of pool `p`");
         origin.role = Some(Role::DeveloperRead);
         assert_eq!(
@@ -180,7 +182,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(&origin).unwrap(),
-            serde_json::json!({"pool": "p", "index": 3, "role": "DeveloperRead"})
+            serde_json::json!({"pool": "p", "index": 2, "role": "DeveloperRead"})
         );
     }
 }

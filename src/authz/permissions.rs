@@ -390,7 +390,7 @@ mod tests {
         let a = p.authorize(Operation::Write, &Resource::topic("a"));
         assert_eq!(
             a.to_string(),
-            "deny: denied by grant 0 of pool `t` (deny Write on Topic:a)"
+            "deny: denied by grant 1 of pool `t` (deny Write on Topic:a)"
         );
         let a = p.authorize(Operation::Read, &Resource::topic("a"));
         assert_eq!(a.to_string(), "deny: no grant allows it");

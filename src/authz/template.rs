@@ -202,7 +202,7 @@ impl ClaimPath {
 /// let dropped = template.expand(evil.as_object().unwrap(), GrantOrigin::new("tenants", 0));
 /// assert_eq!(
 ///     dropped.unwrap_err().to_string(),
-///     "grant 0 of pool `tenants` (role DeveloperRead) dropped: \
+///     "grant 1 of pool `tenants` (role DeveloperRead) dropped: \
 ///      claim `tenant` contains the forbidden character `*`"
 /// );
 /// ```
