@@ -438,29 +438,59 @@ fn patched<T: Encodable + Decodable>(patch: Patch, version: i16, upstream: &T) -
 }
 
 // ---------------------------------------------------------------------------------------------
+// Topic rows: the shape every partitioned request and response shares
+
+/// Per topic, each partition with its error code, in order.
+type PartitionCodes = Vec<(String, Vec<(i32, i16)>)>;
+
+/// One row per `(topic, partitions)` of `topics`, built by `row` from the topic's name and its
+/// partitions, each partition built by `part` from the topic's name and the partition index.
+fn rows<T, P>(
+    topics: &[(&str, &[i32])],
+    row: impl Fn(TopicName, Vec<P>) -> T,
+    part: impl Fn(&str, i32) -> P,
+) -> Vec<T> {
+    topics
+        .iter()
+        .map(|&(name, parts)| row(topic(name), parts.iter().map(|&p| part(name, p)).collect()))
+        .collect()
+}
+
+/// The error code of every partition of every topic row: `partitions` gives a row's name and
+/// partitions, `code` a partition's index and error code.
+fn codes<'a, T, P: 'a>(
+    rows: &'a [T],
+    partitions: impl Fn(&'a T) -> (&'a TopicName, &'a [P]),
+    code: impl Fn(&P) -> (i32, i16),
+) -> PartitionCodes {
+    rows.iter()
+        .map(|t| {
+            let (name, parts) = partitions(t);
+            (name.0.to_string(), parts.iter().map(&code).collect())
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Request and response builders
 
 fn produce(acks: i16, topics: &[(&str, &[i32])]) -> ProduceRequest {
     let mut r = ProduceRequest::default();
     r.acks = acks;
     r.timeout_ms = 1500;
-    r.topic_data = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topic_data = rows(
+        topics,
+        |name, parts| {
             TopicProduceData::default()
-                .with_name(topic(name))
-                .with_partition_data(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            PartitionProduceData::default()
-                                .with_index(p)
-                                .with_records(Some(records_for(name, p)))
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partition_data(parts)
+        },
+        |name, p| {
+            PartitionProduceData::default()
+                .with_index(p)
+                .with_records(Some(records_for(name, p)))
+        },
+    );
     r
 }
 
@@ -515,40 +545,29 @@ fn produce_records(acks: i16, topics: &[(&str, &[i32])], records: &[u8]) -> Prod
 
 fn produce_ok(topics: &[(&str, &[i32])]) -> ProduceResponse {
     let mut r = ProduceResponse::default();
-    r.responses = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.responses = rows(
+        topics,
+        |name, parts| {
             TopicProduceResponse::default()
-                .with_name(topic(name))
-                .with_partition_responses(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            PartitionProduceResponse::default()
-                                .with_index(p)
-                                .with_base_offset(1000 + i64::from(p))
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partition_responses(parts)
+        },
+        |_, p| {
+            PartitionProduceResponse::default()
+                .with_index(p)
+                .with_base_offset(1000 + i64::from(p))
+        },
+    );
     r
 }
 
 /// `(topic, [(partition, error)])` of a produce response, in order.
-fn produce_codes(r: &ProduceResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.responses
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.partition_responses
-                    .iter()
-                    .map(|p| (p.index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn produce_codes(r: &ProduceResponse) -> PartitionCodes {
+    codes(
+        &r.responses,
+        |t| (&t.name, t.partition_responses.as_slice()),
+        |p| (p.index, p.error_code),
+    )
 }
 
 fn fetch(topics: &[(&str, &[i32])]) -> FetchRequest {
@@ -557,101 +576,75 @@ fn fetch(topics: &[(&str, &[i32])]) -> FetchRequest {
     r.max_wait_ms = 500;
     r.min_bytes = 1;
     r.max_bytes = 1 << 20;
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             FetchTopic::default()
-                .with_topic(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            FetchPartition::default()
-                                .with_partition(p)
-                                .with_fetch_offset(10)
-                                .with_partition_max_bytes(1 << 16)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_topic(name)
+                .with_partitions(parts)
+        },
+        |_, p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(10)
+                .with_partition_max_bytes(1 << 16)
+        },
+    );
     r
 }
 
 fn fetch_ok(topics: &[(&str, &[i32])]) -> FetchResponse {
     let mut r = FetchResponse::default();
-    r.responses = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.responses = rows(
+        topics,
+        |name, parts| {
             FetchableTopicResponse::default()
-                .with_topic(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            PartitionData::default()
-                                .with_partition_index(p)
-                                .with_high_watermark(50)
-                                .with_records(Some(Bytes::from_static(b"records")))
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_topic(name)
+                .with_partitions(parts)
+        },
+        |_, p| {
+            PartitionData::default()
+                .with_partition_index(p)
+                .with_high_watermark(50)
+                .with_records(Some(Bytes::from_static(b"records")))
+        },
+    );
     r
 }
 
-fn fetch_codes(r: &FetchResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.responses
-        .iter()
-        .map(|t| {
-            (
-                t.topic.0.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn fetch_codes(r: &FetchResponse) -> PartitionCodes {
+    codes(
+        &r.responses,
+        |t| (&t.topic, t.partitions.as_slice()),
+        |p| (p.partition_index, p.error_code),
+    )
 }
 
 fn list_offsets(topics: &[(&str, &[i32])]) -> ListOffsetsRequest {
     let mut r = ListOffsetsRequest::default();
     r.replica_id = BrokerId(-1);
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             ListOffsetsTopic::default()
-                .with_name(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(p)
-                                .with_timestamp(-1)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partitions(parts)
+        },
+        |_, p| {
+            ListOffsetsPartition::default()
+                .with_partition_index(p)
+                .with_timestamp(-1)
+        },
+    );
     r
 }
 
-fn list_offsets_codes(r: &ListOffsetsResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.topics
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn list_offsets_codes(r: &ListOffsetsResponse) -> PartitionCodes {
+    codes(
+        &r.topics,
+        |t| (&t.name, t.partitions.as_slice()),
+        |p| (p.partition_index, p.error_code),
+    )
 }
 
 fn metadata(topics: Option<&[&str]>, auto_create: bool) -> MetadataRequest {
@@ -787,57 +780,42 @@ fn offset_commit(group_id: &str, topics: &[(&str, &[i32])]) -> OffsetCommitReque
     r.group_id = group(group_id);
     r.generation_id_or_member_epoch = 3;
     r.member_id = s("member-1");
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             OffsetCommitRequestTopic::default()
-                .with_name(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            OffsetCommitRequestPartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(100)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partitions(parts)
+        },
+        |_, p| {
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(p)
+                .with_committed_offset(100)
+        },
+    );
     r
 }
 
 fn offset_commit_ok(topics: &[(&str, &[i32])]) -> OffsetCommitResponse {
     let mut r = OffsetCommitResponse::default();
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             OffsetCommitResponseTopic::default()
-                .with_name(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| OffsetCommitResponsePartition::default().with_partition_index(p))
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partitions(parts)
+        },
+        |_, p| OffsetCommitResponsePartition::default().with_partition_index(p),
+    );
     r
 }
 
-fn offset_commit_codes(r: &OffsetCommitResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.topics
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn offset_commit_codes(r: &OffsetCommitResponse) -> PartitionCodes {
+    codes(
+        &r.topics,
+        |t| (&t.name, t.partitions.as_slice()),
+        |p| (p.partition_index, p.error_code),
+    )
 }
 
 fn offset_fetch(group_id: &str, topics: Option<&[(&str, &[i32])]>) -> OffsetFetchRequest {
@@ -857,39 +835,28 @@ fn offset_fetch(group_id: &str, topics: Option<&[(&str, &[i32])]>) -> OffsetFetc
 
 fn offset_fetch_ok(topics: &[(&str, &[i32])]) -> OffsetFetchResponse {
     let mut r = OffsetFetchResponse::default();
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             OffsetFetchResponseTopic::default()
-                .with_name(topic(name))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(77)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partitions(parts)
+        },
+        |_, p| {
+            OffsetFetchResponsePartition::default()
+                .with_partition_index(p)
+                .with_committed_offset(77)
+        },
+    );
     r
 }
 
-fn offset_fetch_codes(r: &OffsetFetchResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.topics
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn offset_fetch_codes(r: &OffsetFetchResponse) -> PartitionCodes {
+    codes(
+        &r.topics,
+        |t| (&t.name, t.partitions.as_slice()),
+        |p| (p.partition_index, p.error_code),
+    )
 }
 
 fn describe_groups(groups: &[&str]) -> DescribeGroupsRequest {
@@ -1034,23 +1001,21 @@ fn txn_offset_commit(
     let mut r = TxnOffsetCommitRequest::default();
     r.transactional_id = TransactionalId(s(txn));
     r.group_id = group(group_id);
-    r.topics = topics
-        .iter()
-        .map(|(name, parts)| {
+    r.topics = rows(
+        topics,
+        |name, parts| {
             let mut t = TxnOffsetCommitRequestTopic::default();
-            t.name = topic(name);
-            t.partitions = parts
-                .iter()
-                .map(|&p| {
-                    let mut d = TxnOffsetCommitRequestPartition::default();
-                    d.partition_index = p;
-                    d.committed_offset = 10;
-                    d
-                })
-                .collect();
+            t.name = name;
+            t.partitions = parts;
             t
-        })
-        .collect();
+        },
+        |_, p| {
+            let mut d = TxnOffsetCommitRequestPartition::default();
+            d.partition_index = p;
+            d.committed_offset = 10;
+            d
+        },
+    );
     r
 }
 

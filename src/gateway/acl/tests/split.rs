@@ -95,7 +95,7 @@ fn owned(codes: &[(&str, i16)]) -> Codes {
 }
 
 /// Per-partition codes as one list, each partition written `topic-partition`.
-fn flat(codes: Vec<(String, Vec<(i32, i16)>)>) -> Codes {
+fn flat(codes: PartitionCodes) -> Codes {
     codes
         .into_iter()
         .flat_map(|(t, parts)| parts.into_iter().map(move |(p, c)| (format!("{t}-{p}"), c)))
@@ -150,23 +150,19 @@ const LIST_OFFSETS: Shape = Shape {
     },
     merged: |patch, v, kept| {
         let mut upstream = ListOffsetsResponse::default();
-        upstream.topics = kept
-            .iter()
-            .map(|(n, parts)| {
+        upstream.topics = rows(
+            kept,
+            |name, parts| {
                 ListOffsetsTopicResponse::default()
-                    .with_name(topic(n))
-                    .with_partitions(
-                        parts
-                            .iter()
-                            .map(|&p| {
-                                ListOffsetsPartitionResponse::default()
-                                    .with_partition_index(p)
-                                    .with_offset(12)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
+                    .with_name(name)
+                    .with_partitions(parts)
+            },
+            |_, p| {
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(p)
+                    .with_offset(12)
+            },
+        );
         flat(list_offsets_codes(&patched(patch, v, &upstream)))
     },
     answered: |verdict, req| {

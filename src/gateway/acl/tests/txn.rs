@@ -108,34 +108,20 @@ fn init_producer_id_with_transactional_id_needs_write_on_it() {
     ]);
 }
 
-fn add_partitions_codes(r: &AddPartitionsToTxnResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.results_by_topic_v3_and_below
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.results_by_partition
-                    .iter()
-                    .map(|p| (p.partition_index, p.partition_error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn add_partitions_codes(r: &AddPartitionsToTxnResponse) -> PartitionCodes {
+    codes(
+        &r.results_by_topic_v3_and_below,
+        |t| (&t.name, t.results_by_partition.as_slice()),
+        |p| (p.partition_index, p.partition_error_code),
+    )
 }
 
-fn txn_offset_commit_codes(r: &TxnOffsetCommitResponse) -> Vec<(String, Vec<(i32, i16)>)> {
-    r.topics
-        .iter()
-        .map(|t| {
-            (
-                t.name.0.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect(),
-            )
-        })
-        .collect()
+fn txn_offset_commit_codes(r: &TxnOffsetCommitResponse) -> PartitionCodes {
+    codes(
+        &r.topics,
+        |t| (&t.name, t.partitions.as_slice()),
+        |p| (p.partition_index, p.error_code),
+    )
 }
 
 #[test]
