@@ -11,93 +11,35 @@
 
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{MetadataRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use poolgate::sasl::ClientFirstMessage;
-use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
+use poolgate::testkit::cluster::KafkaCluster;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
-use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
+use poolgate::testkit::stack::GatewayProcess;
+use poolgate::testkit::{SigningAlg, TestIssuer};
 use serde_json::{Value, json};
+use support::{Hold, Proc, TempDir, json_of};
 
 const CLUSTER: &str = "lkc-e2e";
 
 /// The broker the gateway fronts.
 const FRONTED: i32 = 1;
 
-/// Where `e2e/setup` put the virtualenv.
-fn cache() -> PathBuf {
-    let dir = match std::env::var_os("POOLGATE_E2E_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/poolgate-e2e"),
-    };
-    assert!(
-        dir.join("venv/bin/python").exists(),
-        "{} lacks the virtualenv: run e2e/setup first (or e2e/run)",
-        dir.display()
-    );
-    dir
-}
-
-/// The binary's one cluster, started by the first test that asks (a failed start is reported
-/// to every test). Kept in a `static`, it is never dropped: the nodes' watchdogs stop them when
-/// the binary exits.
+/// The binary's one cluster (see [`support::shared_cluster`]): one partition of group offsets,
+/// led by the fronted broker, so that it coordinates every group.
 fn cluster() -> MutexGuard<'static, KafkaCluster> {
-    static SHARED: OnceLock<Result<Mutex<KafkaCluster>, String>> = OnceLock::new();
-    let shared = SHARED.get_or_init(|| {
-        let libs = kafka_libs().ok_or("no Apache Kafka: run e2e/setup first (or e2e/run)")?;
-        let started = Instant::now();
-        // One partition of group offsets, led by the fronted broker: it coordinates every group.
-        let cluster =
-            KafkaCluster::start_with_coordinator(&libs, 3, FRONTED).map_err(|e| e.to_string())?;
-        eprintln!(
-            "e2e: three-broker cluster up in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Ok(Mutex::new(cluster))
-    });
-    match shared {
-        Ok(m) => m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-        Err(e) => panic!("the Kafka cluster did not start: {e}"),
-    }
-}
-
-/// Held by every test for its whole run: shared by the tests that only use the cluster, taken
-/// alone by one that restarts the fronted broker.
-static EXCLUSIVE: RwLock<()> = RwLock::new(());
-
-/// A test's hold on [`EXCLUSIVE`].
-enum Hold {
-    Shared(#[expect(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
-    Alone(#[expect(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
-}
-
-impl Hold {
-    fn shared() -> Hold {
-        Hold::Shared(EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn alone() -> Hold {
-        Hold::Alone(EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    support::shared_cluster("e2e", |libs| {
+        KafkaCluster::start_with_coordinator(libs, 3, FRONTED)
+    })
 }
 
 /// One issuer and one gateway in front of broker [`FRONTED`] of the shared cluster.
@@ -109,15 +51,6 @@ struct Stack {
     _dir: TempDir,
     gateway_process: GatewayProcess,
     _hold: Hold,
-}
-
-/// A folder removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Stack {
@@ -132,40 +65,18 @@ impl Stack {
 
     fn start_holding(name: &str, hold: Hold, edit: impl FnOnce(String) -> String) -> Stack {
         let broker = cluster().broker_addr(FRONTED).unwrap().to_owned();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let clients = poolgate::cli::parse_clients(
-            &std::fs::read_to_string("testdata/gateway/clients.toml").unwrap(),
-            "testdata/gateway/clients.toml",
-        )
-        .unwrap();
-        let issuer = rt
-            .block_on(TestIssuer::start_with(IssuerConfig {
-                clients,
-                ..IssuerConfig::default()
-            }))
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!("poolgate-e2e-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let rt = support::runtime(1);
+        let issuer = support::gateway_issuer(&rt, Vec::new()).unwrap();
+        let dir = TempDir::new(&format!("e2e-{name}"));
         let config = dir.join("gateway.toml");
-        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
-        std::fs::write(&config, edit(gateway_config(&template, &issuer))).unwrap();
-        let gateway_process = GatewayProcess::spawn(
-            Path::new(env!("CARGO_BIN_EXE_poolgate")),
-            &config,
-            &broker,
-            &["--metrics-listen", "127.0.0.1:0"],
-        )
-        .unwrap();
+        std::fs::write(&config, edit(support::gateway_toml(&issuer))).unwrap();
+        let gateway_process = support::spawn_gateway(&config, &broker, &[]);
         Stack {
             rt,
             issuer,
             broker,
             gateway: gateway_process.addr().to_owned(),
-            _dir: TempDir(dir),
+            _dir: dir,
             gateway_process,
             _hold: hold,
         }
@@ -173,26 +84,13 @@ impl Stack {
 
     /// The librdkafka client with a client's credentials and SASL extensions.
     fn client(&self, client_id: &str, extensions: &str) -> Command {
-        let cache = cache();
-        let mut cmd = Command::new(cache.join("venv/bin/python"));
-        cmd.arg("e2e/client.py")
-            .args(["--bootstrap", &self.gateway])
-            .args(["--token-url", self.issuer.token_url().as_str()])
-            .args(["--client-id", client_id])
-            .args(["--client-secret", &format!("{client_id}-secret")])
-            .args(["--extensions", extensions])
-            .args(["--timeout", "20"])
-            .stderr(Stdio::null());
-        cmd
+        let token_url = self.issuer.token_url();
+        support::librdkafka(&self.gateway, token_url.as_str(), client_id, extensions, 20)
     }
 
     /// librdkafka straight to the broker, without the gateway or authentication.
     fn direct(&self) -> Command {
-        let mut cmd = Command::new(cache().join("venv/bin/python"));
-        cmd.arg("e2e/client.py")
-            .args(["--bootstrap", &self.broker, "--plain", "--timeout", "20"])
-            .stderr(Stdio::null());
-        cmd
+        support::librdkafka_plain(&self.broker, 20)
     }
 
     fn metrics(&self) -> String {
@@ -205,36 +103,9 @@ impl Stack {
     }
 
     fn latest_offset(&self, topic: &str) -> i64 {
-        self.rt.block_on(async {
-            let mut c = KafkaClient::connect(&self.broker).await.unwrap();
-            let mut p = ListOffsetsPartition::default();
-            p.partition_index = 0;
-            p.timestamp = -1;
-            let mut t = ListOffsetsTopic::default();
-            t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-            t.partitions = vec![p];
-            let mut req = ListOffsetsRequest::default();
-            req.replica_id = kafka_protocol::messages::BrokerId(-1);
-            req.topics = vec![t];
-            let resp = c.call(5, req).await.unwrap();
-            let part = &resp.topics[0].partitions[0];
-            assert_eq!(part.error_code, 0, "ListOffsets on {topic}");
-            part.offset
-        })
+        self.rt
+            .block_on(support::end_offsets(&self.broker, topic, 1))[0]
     }
-}
-
-fn json_of(mut cmd: Command) -> Value {
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no output from {cmd:?} (exit {:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
 fn writer_ext() -> String {
@@ -249,16 +120,7 @@ fn reader_ext() -> String {
 /// `min.insync.replicas=2`.
 fn create_topic(_stack: &Stack, topic: &str) {
     let cluster = cluster();
-    let assignment = cluster.led_by(FRONTED, 1, 3);
-    cluster
-        .create_topic(
-            topic,
-            1,
-            3,
-            Some(&assignment),
-            &[("min.insync.replicas", "2")],
-        )
-        .unwrap();
+    support::create_led_topic(&cluster, topic, 1, FRONTED, &[("min.insync.replicas", "2")]);
     assert_eq!(cluster.leaders(2, topic).unwrap(), vec![FRONTED]);
 }
 

@@ -11,30 +11,23 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{FindCoordinatorRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::FindCoordinatorRequest;
 use kafka_protocol::protocol::StrBytes;
+use poolgate::testkit::TestIssuer;
 use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
 use poolgate::testkit::kafka::KafkaClient;
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
-use poolgate::testkit::{IssuerConfig, TestIssuer};
+use poolgate::testkit::stack::GatewayProcess;
 use serde_json::{Value, json};
+use support::{TempDir, cache, json_of};
 
 const CLUSTER: &str = "lkc-e2e";
 const PARTITIONS: i32 = 3;
-
-/// Where `e2e/setup` put its installs (`$POOLGATE_E2E_CACHE`, else `~/.cache/poolgate-e2e`).
-fn cache() -> PathBuf {
-    match std::env::var_os("POOLGATE_E2E_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/poolgate-e2e"),
-    }
-}
 
 /// The cluster all tests of this binary share, and the broker the gateways front.
 struct Bed {
@@ -76,11 +69,7 @@ fn bed() -> &'static Bed {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
+    support::runtime(1)
 }
 
 /// Asks `broker` for a group's coordinator until there is one (the first ask creates
@@ -115,40 +104,7 @@ fn records_in(topic: &str) -> i64 {
 
 /// The latest offset of each of `topic`'s partitions, read straight from `broker`.
 fn latest_offsets(broker: &str, topic: &str) -> Vec<i64> {
-    runtime().block_on(async {
-        let mut c = KafkaClient::connect(broker).await.unwrap();
-        let mut t = ListOffsetsTopic::default();
-        t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-        t.partitions = (0..PARTITIONS)
-            .map(|i| {
-                let mut p = ListOffsetsPartition::default();
-                p.partition_index = i;
-                p.timestamp = -1;
-                p
-            })
-            .collect();
-        let mut req = ListOffsetsRequest::default();
-        req.replica_id = kafka_protocol::messages::BrokerId(-1);
-        req.topics = vec![t];
-        let resp = c.call(5, req).await.unwrap();
-        resp.topics[0]
-            .partitions
-            .iter()
-            .map(|p| {
-                assert_eq!(p.error_code, 0, "ListOffsets on {topic}");
-                p.offset
-            })
-            .collect()
-    })
-}
-
-/// A folder removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    runtime().block_on(support::end_offsets(broker, topic, PARTITIONS))
 }
 
 /// One issuer and one gateway in front of the shared cluster's fronted broker.
@@ -167,37 +123,16 @@ impl Stack {
     /// A gateway in front of `broker`.
     fn fronting(name: &str, broker: &str) -> Stack {
         let rt = runtime();
-        let clients = poolgate::cli::parse_clients(
-            &std::fs::read_to_string("testdata/gateway/clients.toml").unwrap(),
-            "testdata/gateway/clients.toml",
-        )
-        .unwrap();
-        let issuer = rt
-            .block_on(TestIssuer::start_with(IssuerConfig {
-                clients,
-                ..IssuerConfig::default()
-            }))
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "poolgate-e2e-clients-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let issuer = support::gateway_issuer(&rt, Vec::new()).unwrap();
+        let dir = TempDir::new(&format!("e2e-clients-{name}"));
         let config = dir.join("gateway.toml");
-        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
-        std::fs::write(&config, gateway_config(&template, &issuer)).unwrap();
-        let gateway = GatewayProcess::spawn(
-            Path::new(env!("CARGO_BIN_EXE_poolgate")),
-            &config,
-            broker,
-            &["--metrics-listen", "127.0.0.1:0"],
-        )
-        .unwrap();
+        std::fs::write(&config, support::gateway_toml(&issuer)).unwrap();
+        let gateway = support::spawn_gateway(&config, broker, &[]);
         Stack {
             _rt: rt,
             issuer,
             gateway,
-            _dir: TempDir(dir),
+            _dir: dir,
         }
     }
 
@@ -260,19 +195,6 @@ impl Client {
     }
 }
 
-fn json_of(mut cmd: Command) -> Value {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no output from {cmd:?} (exit {:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
-}
-
 fn produce(cmd: Command, topic: &str, count: usize, prefix: &str) -> Value {
     let mut cmd = cmd;
     cmd.args(["produce", topic, &count.to_string(), prefix]);
@@ -292,11 +214,8 @@ fn create_topic(name: &str) {
 
 /// A topic of the shared cluster with every partition led by node `leader`.
 fn create_topic_led_by(name: &str, leader: i32) {
-    let cluster = bed().cluster.lock().unwrap_or_else(|e| e.into_inner());
-    let assignment = cluster.led_by(leader, PARTITIONS as usize, 3);
-    cluster
-        .create_topic(name, PARTITIONS, 3, Some(&assignment), &[])
-        .unwrap();
+    let cluster = support::lock(&bed().cluster);
+    support::create_led_topic(&cluster, name, PARTITIONS, leader, &[]);
 }
 
 /// What a refused login looks like to each client.

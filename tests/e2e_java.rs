@@ -12,20 +12,18 @@
 
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::ListOffsetsRequest;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
-use poolgate::testkit::kafka::KafkaClient;
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
+use poolgate::testkit::stack::GatewayProcess;
 use poolgate::testkit::{Client, IssuerConfig, TestIssuer};
 use serde_json::json;
+use support::{ALLOWED_URLS, Hold, Proc, TempDir, jdk_tool};
 
 const CLUSTER: &str = "lkc-e2e";
 
@@ -35,66 +33,12 @@ const FRONTED: i32 = 1;
 /// The truststore's password (it holds only the test certificate).
 const TRUSTSTORE_PASSWORD: &str = "poolgate-e2e";
 
-/// The JVM property Kafka 4 clients need to use a token endpoint at all.
-const ALLOWED_URLS: &str = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
-
-/// The binary's one cluster, started by the first test that asks (a failed start is reported
-/// to every test). Kept in a `static`, it is never dropped: the nodes' watchdogs stop them when
-/// the binary exits.
+/// The binary's one cluster (see [`support::shared_cluster`]): one partition of group offsets,
+/// led by the fronted broker, so that it coordinates every group.
 fn cluster() -> MutexGuard<'static, KafkaCluster> {
-    static SHARED: OnceLock<Result<Mutex<KafkaCluster>, String>> = OnceLock::new();
-    let shared = SHARED.get_or_init(|| {
-        let libs = kafka_libs().ok_or("no Apache Kafka: run e2e/setup first (or e2e/run)")?;
-        // One partition of group offsets, led by the fronted broker: it coordinates every group.
-        let cluster =
-            KafkaCluster::start_with_coordinator(&libs, 3, FRONTED).map_err(|e| e.to_string())?;
-        Ok(Mutex::new(cluster))
-    });
-    match shared {
-        Ok(m) => m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-        Err(e) => panic!("the Kafka cluster did not start: {e}"),
-    }
-}
-
-/// Held by every test for its whole run: shared by the tests that only use the cluster, taken
-/// alone by one that restarts the fronted broker.
-static EXCLUSIVE: RwLock<()> = RwLock::new(());
-
-/// A test's hold on [`EXCLUSIVE`].
-enum Hold {
-    Shared(#[expect(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
-    Alone(#[expect(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
-}
-
-impl Hold {
-    fn shared() -> Hold {
-        Hold::Shared(EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn alone() -> Hold {
-        Hold::Alone(EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-/// `java` (from `JAVA_HOME` when set, as the cluster does) and `keytool` beside it.
-fn jdk_tool(name: &str) -> PathBuf {
-    std::env::var_os("JAVA_HOME")
-        .map(|home| PathBuf::from(home).join("bin").join(name))
-        .filter(|tool| tool.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// A folder removed on drop (kept when the test fails, for the client's properties).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("e2e_java: files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    support::shared_cluster("e2e_java", |libs| {
+        KafkaCluster::start_with_coordinator(libs, 3, FRONTED)
+    })
 }
 
 /// One issuer with the Java tests' clients, and one TLS gateway in front of broker
@@ -117,11 +61,7 @@ impl Stack {
     fn start_holding(name: &str, hold: Hold) -> Stack {
         let broker = cluster().broker_addr(FRONTED).unwrap().to_owned();
         let libs = kafka_libs().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = support::runtime(1);
         let writers = || json!(["kafka-writers"]);
         let clients = vec![
             Client::new("java-writer", "java-writer-secret").claim("groups", writers()),
@@ -142,17 +82,13 @@ impl Stack {
                 ..IssuerConfig::default()
             }))
             .unwrap();
-        let dir =
-            std::env::temp_dir().join(format!("poolgate-e2e-java-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let dir = TempDir(dir);
+        let dir = TempDir::new(&format!("e2e-java-{name}"));
 
         // The gateway's certificate, for 127.0.0.1 (Java checks the address against it), and a
         // PKCS12 truststore holding it.
         let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let cert = dir.0.join("gateway.pem");
-        let key = dir.0.join("gateway.key");
+        let cert = dir.join("gateway.pem");
+        let key = dir.join("gateway.key");
         std::fs::write(&cert, certified.cert.pem()).unwrap();
         std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
         let keytool = Command::new(jdk_tool("keytool"))
@@ -160,17 +96,15 @@ impl Stack {
             .arg("-file")
             .arg(&cert)
             .arg("-keystore")
-            .arg(dir.0.join("truststore.p12"))
+            .arg(dir.join("truststore.p12"))
             .args(["-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD])
             .output()
             .unwrap();
         assert!(keytool.status.success(), "keytool: {keytool:?}");
 
-        let config = dir.0.join("gateway.toml");
-        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
-        std::fs::write(&config, gateway_config(&template, &issuer)).unwrap();
-        let gateway = GatewayProcess::spawn(
-            Path::new(env!("CARGO_BIN_EXE_poolgate")),
+        let config = dir.join("gateway.toml");
+        std::fs::write(&config, support::gateway_toml(&issuer)).unwrap();
+        let gateway = support::spawn_gateway(
             &config,
             &broker,
             &[
@@ -178,11 +112,8 @@ impl Stack {
                 cert.to_str().unwrap(),
                 "--tls-key",
                 key.to_str().unwrap(),
-                "--metrics-listen",
-                "127.0.0.1:0",
             ],
-        )
-        .unwrap();
+        );
         Stack {
             rt,
             issuer,
@@ -214,13 +145,13 @@ impl Stack {
              ssl.truststore.password={TRUSTSTORE_PASSWORD}\n\
              ssl.truststore.type=PKCS12\n",
             token_url = self.issuer.token_url(),
-            truststore = self.dir.0.join("truststore.p12").display(),
+            truststore = self.dir.join("truststore.p12").display(),
         );
         for line in extra {
             text.push_str(line);
             text.push('\n');
         }
-        let path = self.dir.0.join(file);
+        let path = self.dir.join(file);
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -277,38 +208,15 @@ impl Stack {
 
     /// The end offset of partition 0 of `topic`, asked of the fronted broker directly.
     fn latest_offset(&self, topic: &str) -> i64 {
-        self.rt.block_on(async {
-            let mut c = KafkaClient::connect(&self.broker).await.unwrap();
-            let mut p = ListOffsetsPartition::default();
-            p.partition_index = 0;
-            p.timestamp = -1;
-            let mut t = ListOffsetsTopic::default();
-            t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-            t.partitions = vec![p];
-            let mut req = ListOffsetsRequest::default();
-            req.replica_id = BrokerId(-1);
-            req.topics = vec![t];
-            let resp = c.call(5, req).await.unwrap();
-            let part = &resp.topics[0].partitions[0];
-            assert_eq!(part.error_code, 0, "ListOffsets on {topic}");
-            part.offset
-        })
+        self.rt
+            .block_on(support::end_offsets(&self.broker, topic, 1))[0]
     }
 }
 
 /// A topic of one partition on all three brokers, led by the fronted one.
 fn create_topic(topic: &str) {
     let cluster = cluster();
-    let assignment = cluster.led_by(FRONTED, 1, 3);
-    cluster
-        .create_topic(
-            topic,
-            1,
-            3,
-            Some(&assignment),
-            &[("min.insync.replicas", "2")],
-        )
-        .unwrap();
+    support::create_led_topic(&cluster, topic, 1, FRONTED, &[("min.insync.replicas", "2")]);
 }
 
 fn text(out: &Output) -> String {
@@ -467,8 +375,8 @@ fn the_guides_client_reauthenticates_on_its_connections_when_its_token_expires()
         "pool-writers",
         &[],
     );
-    let out_path = stack.dir.0.join("reauth.out");
-    let err_path = stack.dir.0.join("reauth.err");
+    let out_path = stack.dir.join("reauth.out");
+    let err_path = stack.dir.join("reauth.err");
     let mut cmd = stack.perf_test_command(&config, topic, 250, 10);
     cmd.stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
@@ -520,16 +428,6 @@ fn the_guides_client_reauthenticates_on_its_connections_when_its_token_expires()
     );
 }
 
-/// A child process killed on drop.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The broker behind the gateway restarts while the guide's producer runs: it reconnects
 /// through the gateway, logs in again and carries on; every record is acknowledged and in the
 /// cluster exactly once (the Java producer is idempotent by default). The other tests wait
@@ -547,8 +445,8 @@ fn the_guides_producer_carries_on_when_the_broker_behind_the_gateway_restarts() 
         "pool-writers",
         &[],
     );
-    let out_path = stack.dir.0.join("restart.out");
-    let err_path = stack.dir.0.join("restart.err");
+    let out_path = stack.dir.join("restart.out");
+    let err_path = stack.dir.join("restart.err");
     let mut cmd = stack.perf_test_command(&config, topic, 600, 20);
     cmd.stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());

@@ -12,29 +12,30 @@
 //! leading its preferred partitions. The Java client is compiled once per run with `javac`,
 //! against the cluster's jars.
 //!
-//! Shared with tests/e2e.rs and tests/e2e_java.rs by copy (those suites are being reworked
-//! separately): the cluster-in-a-static, the `Hold` lock, `Proc`, `TempDir` and `json_of`.
+//! The harness shared with the other end-to-end suites (the cluster-in-a-static, the `Hold`
+//! lock, `Proc`, `TempDir`, `json_of`) is in tests/support.
 
 #![cfg(feature = "cli")]
+
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{
-    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::FindCoordinatorRequest;
 use kafka_protocol::protocol::StrBytes;
+use poolgate::testkit::TestIssuer;
 use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
 use poolgate::testkit::kafka::KafkaClient;
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
-use poolgate::testkit::{IssuerConfig, TestIssuer};
+use poolgate::testkit::stack::GatewayProcess;
 use serde_json::{Value, json};
+use support::{ALLOWED_URLS, Hold, Proc, TempDir, cache, jdk_tool, json_of};
 
 const CLUSTER: &str = "lkc-e2e";
 
@@ -44,87 +45,10 @@ const PARTITIONS: i32 = 6;
 /// How long any observable condition may take (generous: two cores, three JVMs, builds beside).
 const WAIT: Duration = Duration::from_secs(90);
 
-/// The JVM property Kafka 4 clients need to use a token endpoint at all.
-const ALLOWED_URLS: &str = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
-
-/// Where `e2e/setup` put its installs (`$POOLGATE_E2E_CACHE`, else `~/.cache/poolgate-e2e`).
-fn cache() -> PathBuf {
-    match std::env::var_os("POOLGATE_E2E_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/poolgate-e2e"),
-    }
-}
-
-/// The binary's one cluster (three brokers, group offsets spread over them as Kafka places
-/// them), started by the first test that asks. Kept in a `static`, it is never dropped: the
-/// nodes' watchdogs stop them when the binary exits.
+/// The binary's one cluster (see [`support::shared_cluster`]): three brokers, group offsets
+/// spread over them as Kafka places them.
 fn cluster() -> MutexGuard<'static, KafkaCluster> {
-    static SHARED: OnceLock<Result<Mutex<KafkaCluster>, String>> = OnceLock::new();
-    let shared = SHARED.get_or_init(|| {
-        let libs = kafka_libs().ok_or("no Apache Kafka: run e2e/setup first (or e2e/run)")?;
-        let started = Instant::now();
-        let cluster = KafkaCluster::start(&libs, 3).map_err(|e| e.to_string())?;
-        eprintln!(
-            "e2e_routing: three-broker cluster up in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Ok(Mutex::new(cluster))
-    });
-    match shared {
-        Ok(m) => m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-        Err(e) => panic!("the Kafka cluster did not start: {e}"),
-    }
-}
-
-/// Held by every test for its whole run: shared by the tests that only use the cluster, taken
-/// alone by one that stops a broker.
-static EXCLUSIVE: RwLock<()> = RwLock::new(());
-
-/// A test's hold on [`EXCLUSIVE`].
-enum Hold {
-    Shared(#[expect(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
-    Alone(#[expect(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
-}
-
-impl Hold {
-    fn shared() -> Hold {
-        Hold::Shared(EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn alone() -> Hold {
-        Hold::Alone(EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-/// A child process killed (by its id) and reaped on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A folder removed on drop (kept when the test fails, for the clients' logs).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("e2e_routing: files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// `java` (from `JAVA_HOME` when set, as the cluster does), `javac` and `keytool` beside it.
-fn jdk_tool(name: &str) -> PathBuf {
-    std::env::var_os("JAVA_HOME")
-        .map(|home| PathBuf::from(home).join("bin").join(name))
-        .filter(|tool| tool.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
+    support::shared_cluster("e2e_routing", |libs| KafkaCluster::start(libs, 3))
 }
 
 /// e2e/java/RoutingClient.java compiled against the cluster's jars, once per test binary.
@@ -182,47 +106,27 @@ struct Stack {
 
 impl Stack {
     fn start(name: &str, hold: Hold) -> Stack {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let clients = poolgate::cli::parse_clients(
-            &std::fs::read_to_string("testdata/gateway/clients.toml").unwrap(),
-            "testdata/gateway/clients.toml",
-        )
-        .unwrap();
-        let issuer = rt
-            .block_on(TestIssuer::start_with(IssuerConfig {
-                clients,
-                ..IssuerConfig::default()
-            }))
-            .unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "poolgate-e2e-routing-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let rt = support::runtime(2);
+        let issuer = support::gateway_issuer(&rt, Vec::new()).unwrap();
+        let dir = TempDir::new(&format!("e2e-routing-{name}"));
         std::fs::write(dir.join("log4j2.properties"), CLIENT_LOG4J2).unwrap();
         Stack {
             rt,
             issuer,
-            dir: TempDir(dir),
+            dir,
             _hold: hold,
         }
     }
 
     fn path(&self, file: &str) -> PathBuf {
-        self.dir.0.join(file)
+        self.dir.join(file)
     }
 
     /// The gateway template with its `[gateway]` section extended by `gateway_lines`.
     fn config(&self, file: &str, gateway_lines: &str) -> PathBuf {
-        let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
+        let template = support::gateway_toml(&self.issuer);
         assert!(template.contains("\n[gateway]\n"));
-        let text = gateway_config(&template, &self.issuer)
-            .replace("\n[gateway]\n", &format!("\n[gateway]\n{gateway_lines}"));
+        let text = template.replace("\n[gateway]\n", &format!("\n[gateway]\n{gateway_lines}"));
         let path = self.path(file);
         std::fs::write(&path, text).unwrap();
         path
@@ -232,15 +136,7 @@ impl Stack {
     /// with metrics.
     fn gateway(&self, config: &Path, extra: &[&str]) -> GatewayProcess {
         let upstream = cluster().bootstrap();
-        let mut args = vec!["--metrics-listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        GatewayProcess::spawn(
-            Path::new(env!("CARGO_BIN_EXE_poolgate")),
-            config,
-            &upstream,
-            &args,
-        )
-        .unwrap()
+        support::spawn_gateway(config, &upstream, extra)
     }
 
     /// Java client properties for `client_id` of `pool` (the guide's, as tests/e2e_java.rs
@@ -356,25 +252,13 @@ impl Stack {
 
     /// The librdkafka client (e2e/client.py) through `bootstrap` as `client_id` of `pool`.
     fn librdkafka(&self, bootstrap: &str, client_id: &str, pool: &str) -> Command {
-        let python = cache().join("venv/bin/python");
-        assert!(
-            python.exists(),
-            "no virtualenv in {}: run e2e/setup first (or e2e/run)",
-            cache().display()
-        );
-        let mut cmd = Command::new(python);
-        cmd.arg("e2e/client.py")
-            .args(["--bootstrap", bootstrap])
-            .args(["--token-url", self.issuer.token_url().as_str()])
-            .args(["--client-id", client_id])
-            .args(["--client-secret", &format!("{client_id}-secret")])
-            .args([
-                "--extensions",
-                &format!("logicalCluster={CLUSTER},identityPoolId={pool}"),
-            ])
-            .args(["--timeout", "60"])
-            .stderr(Stdio::null());
-        cmd
+        support::librdkafka(
+            bootstrap,
+            self.issuer.token_url().as_str(),
+            client_id,
+            &format!("logicalCluster={CLUSTER},identityPoolId={pool}"),
+            60,
+        )
     }
 
     /// The kafkajs client (e2e/kafkajs/client.js) through `bootstrap` as `client_id` of `pool`.
@@ -434,20 +318,6 @@ fn acknowledged(line: &Value) -> Option<Record> {
         partition: i32::try_from(line["partition"].as_i64()?).ok()?,
         offset: line["offset"].as_i64()?,
     })
-}
-
-/// The last JSON line a client prints (e2e/client.py, e2e/kafkajs/client.js).
-fn json_of(mut cmd: Command) -> Value {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no output from {cmd:?} (exit {:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
 /// A topic of [`PARTITIONS`] partitions on all three brokers, partition `p` led (and
@@ -592,7 +462,7 @@ impl JavaClient {
                     continue;
                 };
                 let (lock, cv) = &*shared;
-                let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = support::lock(lock);
                 if let Some(ack) = acknowledged(&v) {
                     s.acks.push(ack);
                 } else if let Some(r) = record(&v) {
@@ -606,7 +476,7 @@ impl JavaClient {
                 cv.notify_all();
             }
             let (lock, cv) = &*shared;
-            lock.lock().unwrap_or_else(|p| p.into_inner()).ended = true;
+            support::lock(lock).ended = true;
             cv.notify_all();
         });
         JavaClient {
@@ -620,7 +490,7 @@ impl JavaClient {
     }
 
     fn lock(&self) -> MutexGuard<'_, Reported> {
-        self.state.0.lock().unwrap_or_else(|p| p.into_inner())
+        support::lock(&self.state.0)
     }
 
     /// Waits until `cond` holds of what the producer reported, at most [`WAIT`]; fails when it
@@ -628,7 +498,7 @@ impl JavaClient {
     fn wait_until(&self, what: &str, cond: impl Fn(&Reported) -> bool) {
         let deadline = Instant::now() + WAIT;
         let (lock, cv) = &*self.state;
-        let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = support::lock(lock);
         while !cond(&s) {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
@@ -944,13 +814,7 @@ fn leader_lost_and_back(loss: Loss) {
             cluster.bootstrap()
         )
     };
-    let late = GatewayProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_poolgate")),
-        &stack.config("late.toml", ""),
-        &upstream,
-        &["--metrics-listen", "127.0.0.1:0"],
-    )
-    .unwrap();
+    let late = support::spawn_gateway(&stack.config("late.toml", ""), &upstream, &[]);
     let produce_late = |prefix: &str| {
         let run = JavaClient::produce(
             &stack,
@@ -1195,7 +1059,7 @@ struct Backends {
 impl Backends {
     /// Counts a change with `change`, then wakes [`Backends::wait_until`].
     fn count(&self, change: impl FnOnce()) {
-        let _held = self.changed.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = support::lock(&self.changed.0);
         change();
         self.changed.1.notify_all();
     }
@@ -1203,7 +1067,7 @@ impl Backends {
     /// Waits until `cond` holds of the counts, at most [`WAIT`].
     fn wait_until(&self, what: &str, cond: impl Fn(&[(Ipv4Addr, Backend)]) -> bool) {
         let deadline = Instant::now() + WAIT;
-        let mut held = self.changed.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = support::lock(&self.changed.0);
         while !cond(&self.list) {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(

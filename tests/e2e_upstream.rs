@@ -11,6 +11,8 @@
 
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,9 +23,10 @@ use kafka_protocol::messages::MetadataRequest;
 use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::cluster::{KafkaCluster, Options, kafka_libs};
 use poolgate::testkit::kafka::KafkaClient;
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
-use poolgate::testkit::{Client, IssuerConfig, TestIssuer};
-use serde_json::{Value, json};
+use poolgate::testkit::stack::GatewayProcess;
+use poolgate::testkit::{Client, TestIssuer};
+use serde_json::json;
+use support::{ALLOWED_URLS, TempDir, json_of};
 
 const CLUSTER: &str = "lkc-e2e";
 /// The SASL_SSL listener.
@@ -79,18 +82,10 @@ fn start_world() -> Result<World, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut clients = poolgate::cli::parse_clients(
-        &std::fs::read_to_string("testdata/gateway/clients.toml").map_err(|e| e.to_string())?,
-        "testdata/gateway/clients.toml",
-    )
-    .map_err(|e| e.to_string())?;
-    clients.push(Client::new(GATEWAY_CLIENT, GATEWAY_CLIENT_SECRET));
-    let issuer = rt
-        .block_on(TestIssuer::start_with(IssuerConfig {
-            clients,
-            ..IssuerConfig::default()
-        }))
-        .map_err(|e| e.to_string())?;
+    let issuer = support::gateway_issuer(
+        &rt,
+        vec![Client::new(GATEWAY_CLIENT, GATEWAY_CLIENT_SECRET)],
+    )?;
 
     // The test CA, the brokers' certificate (127.0.0.1) and the gateway's client certificate.
     let mut ca_params =
@@ -187,10 +182,7 @@ fn start_world() -> Result<World, String> {
                 .map(|m| format!("{m}=[name={SCRAM_USER},password={SCRAM_PASSWORD}]"))
                 .collect(),
             // Kafka 4 fetches keys only from URLs listed here.
-            system_properties: vec![(
-                "org.apache.kafka.sasl.oauthbearer.allowed.urls".to_owned(),
-                jwks,
-            )],
+            system_properties: vec![(ALLOWED_URLS.to_owned(), jwks)],
             ..Options::default()
         },
     )
@@ -227,65 +219,23 @@ fn world() -> &'static World {
 }
 
 fn cluster() -> MutexGuard<'static, KafkaCluster> {
-    world()
-        .cluster
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn cache() -> PathBuf {
-    let dir = match std::env::var_os("POOLGATE_E2E_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/poolgate-e2e"),
-    };
-    assert!(
-        dir.join("venv/bin/python").exists(),
-        "{} lacks the virtualenv: run e2e/setup first (or e2e/run)",
-        dir.display()
-    );
-    dir
-}
-
-/// A folder removed on drop (kept when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "poolgate-e2e-upstream-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("e2e_upstream: files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    support::lock(&world().cluster)
 }
 
 /// The test gateway configuration with `upstream` as its `[gateway.upstream]` table.
 fn write_config(dir: &TempDir, upstream: &str) -> PathBuf {
-    let template = std::fs::read_to_string("testdata/gateway/gateway.toml").unwrap();
     let text = format!(
         "{}\n[gateway.upstream]\n{upstream}",
-        gateway_config(&template, &world().issuer)
+        support::gateway_toml(&world().issuer)
     );
-    let path = dir.0.join("gateway.toml");
+    let path = dir.join("gateway.toml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
 /// A secret file the gateway reads.
 fn write_secret(dir: &TempDir, name: &str, secret: &str) -> PathBuf {
-    let path = dir.0.join(name);
+    let path = dir.join(name);
     std::fs::write(&path, format!("{secret}\n")).unwrap();
     path
 }
@@ -304,47 +254,18 @@ fn plaintext_addr() -> String {
 
 /// The librdkafka client through `gateway` as the e2e writer.
 fn client(gateway: &str) -> Command {
-    let mut cmd = Command::new(cache().join("venv/bin/python"));
-    cmd.arg("e2e/client.py")
-        .args(["--bootstrap", gateway])
-        .args(["--token-url", world().issuer.token_url().as_str()])
-        .args(["--client-id", "e2e-writer"])
-        .args(["--client-secret", "e2e-writer-secret"])
-        .args([
-            "--extensions",
-            &format!("logicalCluster={CLUSTER},identityPoolId=pool-writers"),
-        ])
-        .args(["--timeout", "30"])
-        .stderr(Stdio::null());
-    cmd
+    support::librdkafka(
+        gateway,
+        world().issuer.token_url().as_str(),
+        "e2e-writer",
+        &format!("logicalCluster={CLUSTER},identityPoolId=pool-writers"),
+        30,
+    )
 }
 
 /// librdkafka straight to the broker's PLAINTEXT listener: what really landed.
 fn direct() -> Command {
-    let mut cmd = Command::new(cache().join("venv/bin/python"));
-    cmd.arg("e2e/client.py")
-        .args([
-            "--bootstrap",
-            &plaintext_addr(),
-            "--plain",
-            "--timeout",
-            "30",
-        ])
-        .stderr(Stdio::null());
-    cmd
-}
-
-fn json_of(mut cmd: Command) -> Value {
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no output from {cmd:?} (exit {:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    support::librdkafka_plain(&plaintext_addr(), 30)
 }
 
 /// Produces `count` records through `gateway` and reads every one back, through the gateway
@@ -383,7 +304,7 @@ fn scram_over_sasl_ssl_produces_and_consumes() {
     let ca = world().pki.ca();
     // SCRAM-SHA-512 with the password from the environment, SCRAM-SHA-256 from a file.
     for (mechanism, from_env) in [("SCRAM-SHA-512", true), ("SCRAM-SHA-256", false)] {
-        let dir = TempDir::new(&mechanism.to_lowercase());
+        let dir = TempDir::new(&format!("e2e-upstream-{}", mechanism.to_lowercase()));
         let password = if from_env {
             "sasl_password_env = \"POOLGATE_UPSTREAM_PASSWORD\"".to_owned()
         } else {
@@ -412,7 +333,7 @@ fn scram_over_sasl_ssl_produces_and_consumes() {
 #[ignore = "needs e2e/setup (Apache Kafka, Java 17+, confluent-kafka); run e2e/run"]
 fn mtls_to_a_listener_that_requires_client_certificates() {
     let pki = &world().pki;
-    let dir = TempDir::new("mtls");
+    let dir = TempDir::new("e2e-upstream-mtls");
     let config = write_config(
         &dir,
         &format!(
@@ -430,7 +351,7 @@ fn mtls_to_a_listener_that_requires_client_certificates() {
 #[ignore = "needs e2e/setup (Apache Kafka, Java 17+, confluent-kafka); run e2e/run"]
 fn oauthbearer_with_the_gateways_own_token() {
     let w = world();
-    let dir = TempDir::new("oauth");
+    let dir = TempDir::new("e2e-upstream-oauth");
     let secret = write_secret(&dir, "client-secret", GATEWAY_CLIENT_SECRET);
     let config = write_config(
         &dir,
@@ -493,7 +414,7 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
     let secure = secure_addr();
     let plaintext = plaintext_addr();
     let mtls = mtls_addr();
-    let dir = TempDir::new("refused");
+    let dir = TempDir::new("e2e-upstream-refused");
     let wrong = write_secret(&dir, "wrong-password", "not-the-password");
     let wrong_client = write_secret(&dir, "wrong-client-secret", "not-the-client-secret");
     let other_ca = {
@@ -574,7 +495,7 @@ fn a_refused_upstream_login_stops_the_start_and_never_falls_back() {
 #[ignore = "needs e2e/setup (Apache Kafka, Java 17+, confluent-kafka); run e2e/run"]
 fn the_gateway_renews_its_upstream_login_on_a_connection_in_use() {
     let w = world();
-    let dir = TempDir::new("reauth");
+    let dir = TempDir::new("e2e-upstream-reauth");
     let password = write_secret(&dir, "scram-password", SCRAM_PASSWORD);
     let config = write_config(
         &dir,
@@ -584,13 +505,7 @@ fn the_gateway_renews_its_upstream_login_on_a_connection_in_use() {
             password.display()
         ),
     );
-    let gateway = GatewayProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_poolgate")),
-        &config,
-        &secure_addr(),
-        &["--metrics-listen", "127.0.0.1:0"],
-    )
-    .unwrap();
+    let gateway = support::spawn_gateway(&config, &secure_addr(), &[]);
     let jwt = w
         .issuer
         .mint()

@@ -8,6 +8,8 @@
 
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -22,6 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use poolgate::testkit::cluster::{KAFKA_VERSION, KafkaCluster, kafka_libs};
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
+use support::TempDir;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -226,8 +229,8 @@ fn a_three_node_cluster_starts_replicates_and_survives_a_restart() {
 #[test]
 #[ignore = "needs Maven (mvn) and Java; run e2e/run"]
 fn setup_without_maven_central_says_so_in_one_line_and_installs_nothing() {
-    let home = tempdir("home");
-    let cache = tempdir("cache");
+    let home = TempDir::new("kafka-cluster-home");
+    let cache = TempDir::new("kafka-cluster-cache");
     // Held by a socket bound for the test's length that never listens: refused, and not
     // taken by another process meanwhile.
     let closed = tokio::net::TcpSocket::new_v4().unwrap();
@@ -244,9 +247,12 @@ fn setup_without_maven_central_says_so_in_one_line_and_installs_nothing() {
     .unwrap();
     let out = Command::new("bash")
         .args(["e2e/setup", "kafka"])
-        .env("POOLGATE_E2E_CACHE", &cache)
+        .env("POOLGATE_E2E_CACHE", cache.path())
         // Maven reads settings and its local repository from the JVM's user.home.
-        .env("MAVEN_OPTS", format!("-Duser.home={}", home.display()))
+        .env(
+            "MAVEN_OPTS",
+            format!("-Duser.home={}", home.path().display()),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -262,7 +268,7 @@ fn setup_without_maven_central_says_so_in_one_line_and_installs_nothing() {
         !stderr.contains("Exception") && !stderr.contains("[ERROR]"),
         "{stderr}"
     );
-    let left: Vec<String> = std::fs::read_dir(&cache)
+    let left: Vec<String> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -270,16 +276,6 @@ fn setup_without_maven_central_says_so_in_one_line_and_installs_nothing() {
         left.iter().all(|name| name.ends_with(".mvn.log")),
         "only Maven's log is left: {left:?}"
     );
-    std::fs::remove_dir_all(&home).unwrap();
-    std::fs::remove_dir_all(&cache).unwrap();
-}
-
-fn tempdir(what: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "poolgate-kafka-cluster-{what}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    std::fs::remove_dir_all(home.path()).unwrap();
+    std::fs::remove_dir_all(cache.path()).unwrap();
 }

@@ -11,6 +11,8 @@
 
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use poolgate::testkit::kafka::KafkaClient;
 use poolgate::testkit::stack::GatewayProcess;
 use poolgate::testkit::{SigningAlg, SigningKey, TestIssuer};
 use serde_json::{Value, json};
+use support::{ALLOWED_URLS, TempDir};
 
 /// The gateway's `[cluster] id`; every login sends it as `logicalCluster` (Kafka ignores it).
 const CLUSTER: &str = "lkc-diff";
@@ -71,15 +74,6 @@ filter = "true"
 allow = ["Describe"]
 resource = "Topic:*"
 "#;
-
-/// A folder removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What one side answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -534,11 +528,7 @@ fn clip(s: &str) -> String {
 #[ignore = "needs e2e/setup (Apache Kafka's jars, Java 17); run e2e/run"]
 fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
     let libs = kafka_libs().expect("no Apache Kafka: run e2e/setup first (or e2e/run)");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime(1);
     let issuer = rt.block_on(TestIssuer::start()).unwrap();
     let jwks = issuer.jwks_url().to_string();
     let prefix = format!("listener.name.{}.", LISTENER.to_lowercase());
@@ -582,10 +572,7 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
             properties,
             listener: Some((LISTENER.to_owned(), "SASL_PLAINTEXT".to_owned())),
             // Kafka 4 fetches only from URLs listed here.
-            system_properties: vec![(
-                "org.apache.kafka.sasl.oauthbearer.allowed.urls".to_owned(),
-                jwks,
-            )],
+            system_properties: vec![(ALLOWED_URLS.to_owned(), jwks)],
             ..Options::default()
         },
     )
@@ -597,11 +584,8 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
     let kafka = cluster.listener_addr(1).unwrap().to_owned();
     assert_ne!(kafka, cluster.broker_addr(1).unwrap());
 
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("poolgate-kafka-validator-{}", std::process::id())),
-    );
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let config = dir.0.join("gateway.toml");
+    let dir = TempDir::new("kafka-validator");
+    let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
         GATEWAY_TOML
@@ -609,13 +593,7 @@ fn poolgate_and_kafkas_validator_answer_one_table_of_tokens() {
             .replace("{discovery_url}", issuer.discovery_url().as_str()),
     )
     .unwrap();
-    let gateway = GatewayProcess::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_poolgate")),
-        &config,
-        cluster.broker_addr(1).unwrap(),
-        &["--metrics-listen", "127.0.0.1:0"],
-    )
-    .unwrap();
+    let gateway = support::spawn_gateway(&config, cluster.broker_addr(1).unwrap(), &[]);
 
     let mut log_from = 0;
     let mut warnings = String::new();
