@@ -154,6 +154,19 @@ impl Harness {
         }
     }
 
+    /// A self-signed certificate for `names`, written with its key to `cert.pem` and `key.pem`
+    /// in the folder (the gateway's `--tls-cert` and `--tls-key`); and the certificate in DER,
+    /// the root a client trusts.
+    fn tls_files(&self, names: &[&str]) -> (PathBuf, PathBuf, Vec<u8>) {
+        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let certified = rcgen::generate_simple_self_signed(names).unwrap();
+        let cert = self.dir.join("cert.pem");
+        let key = self.dir.join("key.pem");
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        (cert, key, certified.cert.der().to_vec())
+    }
+
     /// A gateway with the template configuration and metrics.
     async fn gateway(&self) -> Gateway {
         let config = self.config("gateway.toml", |t| t);
@@ -1148,11 +1161,7 @@ async fn sixth_connection_from_a_peer_is_closed_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_listener_logs_in_and_refuses_plaintext() {
     let h = Harness::start("tls").await;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = h.dir.join("cert.pem");
-    let key = h.dir.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key, root) = h.tls_files(&["localhost"]);
     let config = h.config("gateway.toml", |t| t);
     let gw = h
         .gateway_with(
@@ -1169,7 +1178,6 @@ async fn tls_listener_logs_in_and_refuses_plaintext() {
         .await;
     assert!(gw.line.contains("(tls)"), "{}", gw.line);
 
-    let root = certified.cert.der().to_vec();
     let mut client = within(
         "a TLS connection",
         KafkaClient::connect_tls(&gw.addr, "localhost", &root),

@@ -15,7 +15,6 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterRequest, DescribeClusterResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
@@ -26,7 +25,7 @@ use poolgate::testkit::kafka::{KafkaClient, record_batch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::upstream::response;
+use super::upstream::{produce_answer, response};
 use super::{Gateway, Harness, api_versions, closed, dropped, listed, login_ok, sample, within};
 
 /// The topic of the fake cluster: partition `p` is led by node `p % 3 + 1`.
@@ -243,31 +242,13 @@ async fn serve(mut stream: TcpStream, me: i32, state: Arc<Mutex<State>>) {
                 }
                 ApiKey::Produce => {
                     let req = ProduceRequest::decode(&mut body, version).unwrap();
-                    let mut resp = ProduceResponse::default();
-                    resp.responses = req
-                        .topic_data
-                        .iter()
-                        .map(|t| {
-                            let mut r = TopicProduceResponse::default();
-                            r.name = t.name.clone();
-                            r.partition_responses = t
-                                .partition_data
-                                .iter()
-                                .map(|p| {
-                                    let mut pr = PartitionProduceResponse::default();
-                                    pr.index = p.index;
-                                    if leader(p.index) == me {
-                                        pr.base_offset = i64::from(me) * 1000 + n;
-                                    } else {
-                                        pr.error_code = NOT_LEADER;
-                                        pr.base_offset = -1;
-                                    }
-                                    pr
-                                })
-                                .collect();
-                            r
-                        })
-                        .collect();
+                    let resp = produce_answer(&req, |partition| {
+                        if leader(partition) == me {
+                            (0, i64::from(me) * 1000 + n)
+                        } else {
+                            (NOT_LEADER, -1)
+                        }
+                    });
                     n += 1;
                     response(api, version, id, &resp)
                 }
@@ -519,15 +500,7 @@ async fn a_new_node_is_learned_on_first_use_and_a_missing_one_is_refused() {
 async fn sni_names_the_broker_and_an_unknown_name_is_refused() {
     let h = Harness::start("cluster-sni").await;
     let cluster = FakeCluster::start(&[1, 2, 3]).await;
-    let certified = rcgen::generate_simple_self_signed(vec![
-        "bootstrap.kafka.test".to_owned(),
-        "*.kafka.test".to_owned(),
-    ])
-    .unwrap();
-    let cert = h.dir.join("cert.pem");
-    let key = h.dir.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key, root) = h.tls_files(&["bootstrap.kafka.test", "*.kafka.test"]);
     let config = h.config("gateway.toml", |t| {
         t.replace(
             "[gateway]\n",
@@ -551,7 +524,6 @@ async fn sni_names_the_broker_and_an_unknown_name_is_refused() {
         )
         .await;
     let port: i32 = gw.addr.rsplit_once(':').unwrap().1.parse().unwrap();
-    let root = certified.cert.der().to_vec();
     let tls = |name: &'static str| {
         let (addr, root) = (gw.addr.clone(), root.clone());
         async move { KafkaClient::connect_tls(&addr, name, &root).await }

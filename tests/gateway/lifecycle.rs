@@ -19,6 +19,28 @@ use super::{
     sample, within,
 };
 
+/// The gateway's debug log, with the audit events.
+const LOG_DEBUG: (&str, &str) = (
+    "RUST_LOG",
+    "warn,poolgate::audit=info,poolgate::gateway=debug",
+);
+
+/// A gateway with `config` in front of `broker`, with metrics and the log filter `log`.
+async fn logging_gateway(
+    h: &Harness,
+    config: &std::path::Path,
+    broker: &FakeBroker,
+    log: (&str, &str),
+) -> Gateway {
+    h.gateway_to_env(
+        config,
+        &broker.addr,
+        &["--metrics-listen", "127.0.0.1:0"],
+        &[log],
+    )
+    .await
+}
+
 /// The topic the writers' pool may produce to and fetch from.
 const TOPIC: &str = "e2e-orders";
 /// Kafka's TOPIC_AUTHORIZATION_FAILED.
@@ -223,17 +245,7 @@ async fn drain_with_in_flight(n: usize) -> u64 {
     let broker = FakeBroker::start().await;
     broker.behave(Behaviour::holding_fetches());
     let config = h.config("gateway.toml", |t| t);
-    let mut gw = h
-        .gateway_to_env(
-            &config,
-            &broker.addr,
-            &["--metrics-listen", "127.0.0.1:0"],
-            &[(
-                "RUST_LOG",
-                "warn,poolgate::audit=info,poolgate::gateway=debug",
-            )],
-        )
-        .await;
+    let mut gw = logging_gateway(&h, &config, &broker, LOG_DEBUG).await;
     get_when(&gw, "/readyz", "the gateway to be ready", |s, _| s == 200).await;
     let node = node_addr(&gw, 1);
     let mut client = session(&gw, &h.writer_token()).await;
@@ -318,14 +330,7 @@ async fn a_second_signal_exits_at_once_with_1() {
         let config = h.config("gateway.toml", |t| {
             edit(&t, "[gateway]\n", "[gateway]\ndrain_timeout = \"600s\"\n")
         });
-        let mut gw = h
-            .gateway_to_env(
-                &config,
-                &broker.addr,
-                &["--metrics-listen", "127.0.0.1:0"],
-                &[LOG_CLOSES],
-            )
-            .await;
+        let mut gw = logging_gateway(&h, &config, &broker, LOG_CLOSES).await;
         let mut client = session(&gw, &h.writer_token()).await;
         client.send(11, &fetch_request()).await.unwrap();
         gw.metrics_when("the fetch to be forwarded", |m| {
@@ -541,14 +546,7 @@ async fn a_removed_grant_applies_at_the_next_reauthentication() {
         )
     });
     let text = std::fs::read_to_string(&config).unwrap();
-    let gw = h
-        .gateway_to_env(
-            &config,
-            &broker.addr,
-            &["--metrics-listen", "127.0.0.1:0"],
-            &[LOG_CLOSES],
-        )
-        .await;
+    let gw = logging_gateway(&h, &config, &broker, LOG_CLOSES).await;
     let token = h.writer_token();
     let mut client = gw.connect().await;
     let resp = login_ok(&mut client, &token).await;
@@ -670,17 +668,7 @@ async fn old_connections_close_between_requests() {
             "[gateway]\nmax_connection_age = \"2s\"\n",
         )
     });
-    let gw = h
-        .gateway_to_env(
-            &config,
-            &broker.addr,
-            &["--metrics-listen", "127.0.0.1:0"],
-            &[(
-                "RUST_LOG",
-                "warn,poolgate::audit=info,poolgate::gateway=debug",
-            )],
-        )
-        .await;
+    let gw = logging_gateway(&h, &config, &broker, LOG_DEBUG).await;
     let token = h.writer_token();
 
     // Idle: read before the login, so before the connection's age starts counting.

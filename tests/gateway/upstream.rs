@@ -210,26 +210,7 @@ fn answer(
         ApiKey::Produce => {
             let req = ProduceRequest::decode(&mut body, version).unwrap();
             let topics: Vec<String> = req.topic_data.iter().map(|t| t.name.to_string()).collect();
-            let mut resp = ProduceResponse::default();
-            resp.responses = req
-                .topic_data
-                .iter()
-                .map(|t| {
-                    let mut r = TopicProduceResponse::default();
-                    r.name = t.name.clone();
-                    r.partition_responses = t
-                        .partition_data
-                        .iter()
-                        .map(|p| {
-                            let mut pr = PartitionProduceResponse::default();
-                            pr.index = p.index;
-                            pr.base_offset = marker;
-                            pr
-                        })
-                        .collect();
-                    r
-                })
-                .collect();
+            let resp = produce_answer(&req, |_| (0, marker));
             let frame = response(api, version, correlation_id, &resp);
             (
                 Some(frame).filter(|_| req.acks != 0 || answer_acks0),
@@ -287,6 +268,35 @@ fn answer(
         }
         other => panic!("the fake broker does not serve {other:?}"),
     }
+}
+
+/// A fake broker's answer to `req`: every partition of every topic it names, with the error code
+/// and base offset `partition` gives for its index.
+pub(super) fn produce_answer(
+    req: &ProduceRequest,
+    partition: impl Fn(i32) -> (i16, i64),
+) -> ProduceResponse {
+    let mut resp = ProduceResponse::default();
+    resp.responses = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            let mut r = TopicProduceResponse::default();
+            r.name = t.name.clone();
+            r.partition_responses = t
+                .partition_data
+                .iter()
+                .map(|p| {
+                    let mut pr = PartitionProduceResponse::default();
+                    pr.index = p.index;
+                    (pr.error_code, pr.base_offset) = partition(p.index);
+                    pr
+                })
+                .collect();
+            r
+        })
+        .collect();
+    resp
 }
 
 /// An all-topics Metadata response: the broker's own address (node 1 at 127.0.0.1:`port`) and a
