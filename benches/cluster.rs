@@ -57,19 +57,19 @@ use futures_util::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, BrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use poolgate::sasl::ClientFirstMessage;
+use poolgate::testkit::TestIssuer;
 use poolgate::testkit::cluster::{KafkaCluster, kafka_libs};
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
-use poolgate::testkit::stack::{GatewayProcess, gateway_config};
-use poolgate::testkit::{IssuerConfig, TestIssuer};
-use serde_json::json;
+use poolgate::testkit::stack::GatewayProcess;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_of, ms, test_mode, us};
+use support::{
+    TempDir, cpu_of, direct, log_in, median, ms, quiet_gateway, session, test_mode, us, verdict,
+};
 
 const CLUSTER: &str = "lkc-e2e";
 /// The produce topic (the writers' pool may do anything on `e2e-*`).
@@ -142,38 +142,14 @@ struct Bench {
     login: Arc<Vec<u8>>,
     /// The gateway configuration (port routing), for more gateways.
     config: PathBuf,
-    dir: PathBuf,
+    dir: TempDir,
     _issuer: TestIssuer,
     _issuer_rt: tokio::runtime::Runtime,
 }
 
-impl Drop for Bench {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 impl Bench {
     fn start(libs: &Path) -> Bench {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        // The issuer runs on its own runtime, so that the client runtime only runs the client.
-        let issuer_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("issuer runtime");
-        let clients_file = root.join("testdata/gateway/clients.toml");
-        let clients = poolgate::cli::parse_clients(
-            &std::fs::read_to_string(&clients_file).expect("read clients.toml"),
-            &clients_file.display().to_string(),
-        )
-        .expect("parse clients.toml");
-        let issuer = issuer_rt
-            .block_on(TestIssuer::start_with(IssuerConfig {
-                clients,
-                ..IssuerConfig::default()
-            }))
-            .expect("start the issuer");
+        let (issuer_rt, issuer) = support::issuer();
 
         let started = Instant::now();
         let cluster = KafkaCluster::start_with(
@@ -220,21 +196,14 @@ impl Bench {
             );
         }
 
-        let dir =
-            std::env::temp_dir().join(format!("poolgate-bench-cluster-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let template = std::fs::read_to_string(root.join("testdata/gateway/gateway.toml"))
-            .expect("read gateway.toml");
-        let config = dir.join("gateway.toml");
-        std::fs::write(
-            &config,
-            gateway_config(&template, &issuer).replace(
+        let dir = TempDir::new("bench-cluster");
+        let config = dir.gateway_config(&issuer, |t| {
+            t.replace(
                 "[gateway]\n",
                 // Every connection of this bench comes from 127.0.0.1.
                 "[gateway]\nnode_ids = \"1-3\"\nmax_connections_per_peer = 5000\n",
-            ),
-        )
-        .expect("write gateway.toml");
+            )
+        });
         let gateway = spawn_gateway(&config, &cluster, &[]);
         let gateway_nodes = gateway
             .node_ports()
@@ -248,17 +217,7 @@ impl Bench {
             gateway.start_line()
         );
 
-        let token = issuer
-            .mint()
-            .claim("sub", json!("bench"))
-            .claim("groups", json!(["kafka-writers"]))
-            .sign();
-        let login = ClientFirstMessage::new(token)
-            .extension("logicalCluster", CLUSTER)
-            .extension("identityPoolId", "pool-writers")
-            .build()
-            .expect("client first message")
-            .to_bytes();
+        let login = support::writer_login(&issuer, CLUSTER);
         Bench {
             gateway,
             gateway_nodes,
@@ -290,54 +249,12 @@ impl Bench {
 /// errors only on stderr: at the default level every login writes an audit line, which would be
 /// part of every measured login.
 fn spawn_gateway(config: &Path, cluster: &KafkaCluster, extra: &[&str]) -> GatewayProcess {
-    GatewayProcess::spawn_with_env(
+    quiet_gateway(
         Path::new(env!("CARGO_BIN_EXE_poolgate")),
         config,
         &cluster.bootstrap(),
         extra,
-        &[("RUST_LOG", "error")],
     )
-    .expect("start poolgate gateway")
-}
-
-async fn api_versions(c: &mut KafkaClient) {
-    let mut req = ApiVersionsRequest::default();
-    req.client_software_name = StrBytes::from_static_str("poolgate-bench");
-    req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-    let resp = c.call(3, req).await.expect("ApiVersions v3");
-    assert_eq!(resp.error_code, 0, "ApiVersions error");
-}
-
-/// A new connection to a broker, without authentication: connect + ApiVersions v3.
-async fn direct(addr: &str) -> KafkaClient {
-    let mut c = KafkaClient::connect(addr)
-        .await
-        .expect("connect to the broker");
-    api_versions(&mut c).await;
-    c
-}
-
-/// ApiVersions v3 + SaslHandshake v1 + SaslAuthenticate v2 on `c`, success asserted.
-async fn log_in(c: &mut KafkaClient, login: &[u8]) {
-    api_versions(c).await;
-    let resp = c.sasl_oauthbearer(login).await.expect("SASL exchange");
-    assert_eq!(resp.error_code, 0, "SaslAuthenticate error code");
-    // A refused token also comes with error code 0 and the RFC 7628 error challenge.
-    assert!(
-        resp.auth_bytes.is_empty(),
-        "login refused: {}",
-        String::from_utf8_lossy(&resp.auth_bytes)
-    );
-    assert!(resp.session_lifetime_ms > 0, "no session lifetime");
-}
-
-/// A new connection to the gateway at `addr`, logged in.
-async fn session(addr: &str, login: &[u8]) -> KafkaClient {
-    let mut c = KafkaClient::connect(addr)
-        .await
-        .expect("connect to the gateway");
-    log_in(&mut c, login).await;
-    c
 }
 
 /// One Metadata v12 request for the brokers only, answered by the broker behind the session.
@@ -553,6 +470,7 @@ impl Interleaved {
                 })
                 .collect(),
         )
+        .unwrap_or(f64::NAN)
     }
 
     fn print(&self, what: &str) {
@@ -623,19 +541,6 @@ fn interleave(
         times,
         bytes,
         cpu: bench.cpu().since(cpu),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        f64::midpoint(v[mid - 1], v[mid])
-    } else {
-        v[mid]
     }
 }
 
@@ -994,10 +899,6 @@ fn bench_memory(rt: &tokio::runtime::Runtime, bench: &Bench) -> Vec<Memory> {
     ));
     println!();
     out
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
 }
 
 fn print_summary(

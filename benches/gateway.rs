@@ -64,19 +64,18 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse,
-    TopicName,
+    CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use poolgate::sasl::ClientFirstMessage;
+use poolgate::testkit::TestIssuer;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
-use poolgate::testkit::stack::{GatewayProcess, Tansu, e2e_cache, gateway_config};
-use poolgate::testkit::{IssuerConfig, TestIssuer};
-use serde_json::json;
+use poolgate::testkit::stack::{GatewayProcess, Tansu, e2e_cache};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_of, cpu_time, ms, test_mode, us};
+use support::{
+    TempDir, api_versions, cpu_of, cpu_time, median, ms, quiet_gateway, test_mode, us, verdict,
+};
 
 const CLUSTER: &str = "lkc-e2e";
 const TOPIC: &str = "e2e-bench";
@@ -148,7 +147,7 @@ struct Stack {
     gateway: String,
     /// The SASL client first message: one token, the same bytes every login.
     login: Arc<Vec<u8>>,
-    dir: PathBuf,
+    _dir: TempDir,
     gateway_proc: GatewayProcess,
     /// Another build of the gateway (`POOLGATE_BENCH_BASELINE_GATEWAY`), same configuration.
     baseline: Option<GatewayProcess>,
@@ -157,83 +156,29 @@ struct Stack {
     _issuer_rt: tokio::runtime::Runtime,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 impl Stack {
     fn start(tansu_bin: &Path) -> Stack {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        // The issuer is served by its own runtime, so that the benchmark's client runtime only
-        // runs the client.
-        let issuer_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("issuer runtime");
-        let clients_file = root.join("testdata/gateway/clients.toml");
-        let clients = poolgate::cli::parse_clients(
-            &std::fs::read_to_string(&clients_file).expect("read clients.toml"),
-            &clients_file.display().to_string(),
-        )
-        .expect("parse clients.toml");
-        let issuer = issuer_rt
-            .block_on(TestIssuer::start_with(IssuerConfig {
-                clients,
-                ..IssuerConfig::default()
-            }))
-            .expect("start the issuer");
-
+        let (issuer_rt, issuer) = support::issuer();
         let tansu = Tansu::start(tansu_bin, "bench").expect("start tansu");
         let broker = tansu.addr().to_owned();
 
-        let dir =
-            std::env::temp_dir().join(format!("poolgate-bench-gateway-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = dir.join("gateway.toml");
-        let template = std::fs::read_to_string(root.join("testdata/gateway/gateway.toml"))
-            .expect("read gateway.toml");
-        std::fs::write(&config, gateway_config(&template, &issuer)).expect("write gateway.toml");
-        // Errors only: at the gateway's default (`warn,poolgate::audit=info`) every login
-        // writes an audit line to stderr, which would be part of every measured login.
-        let gateway_proc = GatewayProcess::spawn_with_env(
+        let dir = TempDir::new("bench-gateway");
+        let config = dir.gateway_config(&issuer, |t| t);
+        let gateway_proc = quiet_gateway(
             Path::new(env!("CARGO_BIN_EXE_poolgate")),
             &config,
             &broker,
             &[],
-            &[("RUST_LOG", "error")],
-        )
-        .expect("start poolgate gateway");
+        );
         let gateway = gateway_proc.addr().to_owned();
-        let baseline = std::env::var_os("POOLGATE_BENCH_BASELINE_GATEWAY").map(|bin| {
-            GatewayProcess::spawn_with_env(
-                Path::new(&bin),
-                &config,
-                &broker,
-                &[],
-                &[("RUST_LOG", "error")],
-            )
-            .expect("start the baseline gateway")
-        });
-
-        let token = issuer
-            .mint()
-            .claim("sub", json!("bench"))
-            .claim("groups", json!(["kafka-writers"]))
-            .sign();
-        let login = ClientFirstMessage::new(token)
-            .extension("logicalCluster", CLUSTER)
-            .extension("identityPoolId", "pool-writers")
-            .build()
-            .expect("client first message")
-            .to_bytes();
+        let baseline = std::env::var_os("POOLGATE_BENCH_BASELINE_GATEWAY")
+            .map(|bin| quiet_gateway(Path::new(&bin), &config, &broker, &[]));
+        let login = support::writer_login(&issuer, CLUSTER);
         Stack {
             broker,
             gateway,
             login: Arc::new(login),
-            dir,
+            _dir: dir,
             gateway_proc,
             baseline,
             tansu,
@@ -260,39 +205,14 @@ impl Stack {
     }
 }
 
-async fn api_versions(c: &mut KafkaClient) {
-    let mut req = ApiVersionsRequest::default();
-    req.client_software_name = StrBytes::from_static_str("poolgate-bench");
-    req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-    let resp = c.call(3, req).await.expect("ApiVersions v3");
-    assert_eq!(resp.error_code, 0, "ApiVersions error");
-}
-
 /// A new connection to the broker, without authentication: connect + ApiVersions v3.
 async fn direct_connect(broker: &str) {
-    let mut c = KafkaClient::connect(broker)
-        .await
-        .expect("connect to tansu");
-    api_versions(&mut c).await;
+    drop(support::direct(broker).await);
 }
 
-/// A new connection to the gateway, logged in: connect + ApiVersions v3 + SaslHandshake v1 +
-/// SaslAuthenticate v2. Returns the client; dropping it closes the connection.
+/// A new connection to the gateway, logged in (see [`support::session`]).
 async fn gateway_session(gateway: &str, login: &[u8]) -> KafkaClient {
-    let mut c = KafkaClient::connect(gateway)
-        .await
-        .expect("connect to the gateway");
-    api_versions(&mut c).await;
-    let resp = c.sasl_oauthbearer(login).await.expect("SASL exchange");
-    assert_eq!(resp.error_code, 0, "SaslAuthenticate error code");
-    // A refused token also comes with error code 0 and the RFC 7628 error challenge.
-    assert!(
-        resp.auth_bytes.is_empty(),
-        "login refused: {}",
-        String::from_utf8_lossy(&resp.auth_bytes)
-    );
-    assert!(resp.session_lifetime_ms > 0, "no session lifetime");
-    c
+    support::session(gateway, login).await
 }
 
 async fn gateway_login(gateway: &str, login: &[u8]) {
@@ -350,19 +270,6 @@ impl Samples {
             .collect();
         median(per).map(Duration::from_secs_f64)
     }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len().is_multiple_of(2) {
-        f64::midpoint(v[mid - 1], v[mid])
-    } else {
-        v[mid]
-    })
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -1058,10 +965,6 @@ fn interleave(
         times,
         cpu: stack.cpu().since(before),
     }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
 }
 
 fn print_summary(sum: &Summary) {

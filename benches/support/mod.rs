@@ -1,7 +1,17 @@
 //! What the gateway benchmarks (`gateway.rs`, `cluster.rs`) share: their test mode, process CPU
-//! time from `/proc`, and units.
+//! time from `/proc`, units, the issuer and the login every session sends, the gateway started
+//! quiet, and the client's ApiVersions and login.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::protocol::StrBytes;
+use poolgate::sasl::ClientFirstMessage;
+use poolgate::testkit::kafka::KafkaClient;
+use poolgate::testkit::stack::{GatewayProcess, gateway_config};
+use poolgate::testkit::{IssuerConfig, TestIssuer};
+use serde_json::json;
 
 /// `cargo bench -- --test` (or `cargo test --benches`): run everything once, small.
 pub fn test_mode() -> bool {
@@ -41,4 +51,157 @@ pub fn ms(d: Duration) -> f64 {
 /// Microseconds.
 pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+/// The median, `None` for no values.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        f64::midpoint(v[mid - 1], v[mid])
+    } else {
+        v[mid]
+    })
+}
+
+/// How the summary reports a target.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+/// The clients of testdata/gateway/clients.toml at a local issuer, served by a runtime of its
+/// own (so that the benchmark's client runtime only runs the client). Drop the issuer first.
+pub fn issuer() -> (tokio::runtime::Runtime, TestIssuer) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("issuer runtime");
+    let clients_file = root.join("testdata/gateway/clients.toml");
+    let clients = poolgate::cli::parse_clients(
+        &std::fs::read_to_string(&clients_file).expect("read clients.toml"),
+        &clients_file.display().to_string(),
+    )
+    .expect("parse clients.toml");
+    let issuer = rt
+        .block_on(TestIssuer::start_with(IssuerConfig {
+            clients,
+            ..IssuerConfig::default()
+        }))
+        .expect("start the issuer");
+    (rt, issuer)
+}
+
+/// The SASL client first message of a `pool-writers` token of `issuer` for the logical cluster
+/// `cluster`: one token, the same bytes every login.
+pub fn writer_login(issuer: &TestIssuer, cluster: &str) -> Vec<u8> {
+    let token = issuer
+        .mint()
+        .claim("sub", json!("bench"))
+        .claim("groups", json!(["kafka-writers"]))
+        .sign();
+    ClientFirstMessage::new(token)
+        .extension("logicalCluster", cluster)
+        .extension("identityPoolId", "pool-writers")
+        .build()
+        .expect("client first message")
+        .to_bytes()
+}
+
+/// A folder of its own in the system's temporary folder, `poolgate-NAME-PID`, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("poolgate-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    /// `file` in the folder.
+    pub fn join(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    /// The gateway configuration template (testdata/gateway/gateway.toml) for `issuer`, changed
+    /// by `edit`, written to `gateway.toml` in the folder.
+    pub fn gateway_config(
+        &self,
+        issuer: &TestIssuer,
+        edit: impl FnOnce(String) -> String,
+    ) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let template = std::fs::read_to_string(root.join("testdata/gateway/gateway.toml"))
+            .expect("read gateway.toml");
+        let config = self.join("gateway.toml");
+        std::fs::write(&config, edit(gateway_config(&template, issuer)))
+            .expect("write gateway.toml");
+        config
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `poolgate gateway` (`binary`) with `config` in front of `upstream`, errors only on stderr: at
+/// the gateway's default level (`warn,poolgate::audit=info`) every login writes an audit line,
+/// which would be part of every measured login.
+pub fn quiet_gateway(
+    binary: &Path,
+    config: &Path,
+    upstream: &str,
+    extra: &[&str],
+) -> GatewayProcess {
+    GatewayProcess::spawn_with_env(binary, config, upstream, extra, &[("RUST_LOG", "error")])
+        .expect("start poolgate gateway")
+}
+
+/// ApiVersions v3 on `c`, success asserted.
+pub async fn api_versions(c: &mut KafkaClient) {
+    let mut req = ApiVersionsRequest::default();
+    req.client_software_name = StrBytes::from_static_str("poolgate-bench");
+    req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
+    let resp = c.call(3, req).await.expect("ApiVersions v3");
+    assert_eq!(resp.error_code, 0, "ApiVersions error");
+}
+
+/// ApiVersions v3 + SaslHandshake v1 + SaslAuthenticate v2 on `c` with `login`, success
+/// asserted.
+pub async fn log_in(c: &mut KafkaClient, login: &[u8]) {
+    api_versions(c).await;
+    let resp = c.sasl_oauthbearer(login).await.expect("SASL exchange");
+    assert_eq!(resp.error_code, 0, "SaslAuthenticate error code");
+    // A refused token also comes with error code 0 and the RFC 7628 error challenge.
+    assert!(
+        resp.auth_bytes.is_empty(),
+        "login refused: {}",
+        String::from_utf8_lossy(&resp.auth_bytes)
+    );
+    assert!(resp.session_lifetime_ms > 0, "no session lifetime");
+}
+
+/// A new connection to `addr` (a broker), without authentication: connect + ApiVersions v3.
+pub async fn direct(addr: &str) -> KafkaClient {
+    let mut c = KafkaClient::connect(addr)
+        .await
+        .expect("connect to the broker");
+    api_versions(&mut c).await;
+    c
+}
+
+/// A new connection to the gateway at `addr`, logged in: connect + ApiVersions v3 +
+/// SaslHandshake v1 + SaslAuthenticate v2. Dropping the client closes the connection.
+pub async fn session(addr: &str, login: &[u8]) -> KafkaClient {
+    let mut c = KafkaClient::connect(addr)
+        .await
+        .expect("connect to the gateway");
+    log_in(&mut c, login).await;
+    c
 }
