@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -22,10 +21,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::upstream::{produce_answer, response};
+use super::upstream::{produce_answer, read_frame, response};
 use super::{Gateway, Harness, api_versions, closed, dropped, listed, login_ok, sample, within};
 
 /// The topic of the fake cluster: partition `p` is led by node `p % 3 + 1`.
@@ -137,14 +136,9 @@ async fn serve(mut stream: TcpStream, me: i32, state: Arc<Mutex<State>>) {
     // Produce answers carry `me * 1000 + n`: which node answered, and its n-th answer.
     let mut n = 0i64;
     loop {
-        let Ok(len) = stream.read_i32().await else {
+        let Some(mut body) = read_frame(&mut stream).await else {
             return;
         };
-        let mut payload = vec![0; usize::try_from(len).unwrap()];
-        if stream.read_exact(&mut payload).await.is_err() {
-            return;
-        }
-        let mut body = Bytes::from(payload);
         let key = i16::from_be_bytes([body[0], body[1]]);
         let version = i16::from_be_bytes([body[2], body[3]]);
         let api = ApiKey::try_from(key).unwrap();

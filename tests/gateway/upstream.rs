@@ -270,6 +270,15 @@ fn answer(
     }
 }
 
+/// The next request frame a fake broker reads (its payload, without the length prefix); `None`
+/// when the connection ends.
+pub(super) async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+    let len = stream.read_i32().await.ok()?;
+    let mut payload = vec![0; usize::try_from(len).unwrap()];
+    stream.read_exact(&mut payload).await.ok()?;
+    Some(Bytes::from(payload))
+}
+
 /// A fake broker's answer to `req`: every partition of every topic it names, with the error code
 /// and base offset `partition` gives for its index.
 pub(super) fn produce_answer(
@@ -344,14 +353,9 @@ async fn serve(
     let mut sent = 0;
     let mut held: Option<Bytes> = None;
     loop {
-        let Ok(len) = stream.read_i32().await else {
+        let Some(payload) = read_frame(&mut stream).await else {
             return;
         };
-        let mut payload = vec![0; usize::try_from(len).unwrap()];
-        if stream.read_exact(&mut payload).await.is_err() {
-            return;
-        }
-        let payload = Bytes::from(payload);
         let key = i16::from_be_bytes([payload[0], payload[1]]);
         let version = i16::from_be_bytes([payload[2], payload[3]]);
         let api = ApiKey::try_from(key).unwrap();
