@@ -999,22 +999,7 @@ fn main() {
 
     // Warm the gateway: the first login fetches the issuer's keys and fills the token cache.
     rt.block_on(async {
-        let started = Instant::now();
-        loop {
-            let attempt = async {
-                let mut c = KafkaClient::connect(bench.gateway.addr()).await.ok()?;
-                let resp = c.sasl_oauthbearer(&bench.login).await.ok()?;
-                (resp.error_code == 0 && resp.auth_bytes.is_empty()).then_some(())
-            };
-            if attempt.await.is_some() {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no successful login through the gateway within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        support::first_login(bench.gateway.addr(), &bench.login).await;
         for _ in 0..50 {
             drop(session(bench.gateway.addr(), &bench.login).await);
             drop(direct(bench.broker(NODES[0])).await);

@@ -3,7 +3,7 @@
 //! quiet, and the client's ApiVersions and login.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiVersionsRequest;
 use kafka_protocol::protocol::StrBytes;
@@ -204,4 +204,25 @@ pub async fn session(addr: &str, login: &[u8]) -> KafkaClient {
         .expect("connect to the gateway");
     log_in(&mut c, login).await;
     c
+}
+
+/// Waits until a login through the gateway at `addr` succeeds (the first one fetches the
+/// issuer's keys and fills the token cache), asking again every 100 ms for at most 30 s.
+pub async fn first_login(addr: &str, login: &[u8]) {
+    let started = Instant::now();
+    loop {
+        let attempt = async {
+            let mut c = KafkaClient::connect(addr).await.ok()?;
+            let resp = c.sasl_oauthbearer(login).await.ok()?;
+            (resp.error_code == 0 && resp.auth_bytes.is_empty()).then_some(())
+        };
+        if attempt.await.is_some() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no successful login through the gateway within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
