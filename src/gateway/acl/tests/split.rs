@@ -132,6 +132,38 @@ fn config_name(kind: i8, name: &str) -> String {
     format!("{kind}:{name}")
 }
 
+/// The broker's answer for the config resources `kept`: `result(type, name)` for each.
+fn config_results<T>(kept: &[Item], result: impl Fn(i8, StrBytes) -> T) -> Vec<T> {
+    configs(kept)
+        .into_iter()
+        .map(|(kind, name)| result(kind, s(name)))
+        .collect()
+}
+
+/// The config resources a forwarded change request names (`resource` gives a resource's type,
+/// name and changes), each with its one change kept.
+fn changed_configs<T>(resources: &[T], resource: impl Fn(&T) -> (i8, &str, usize)) -> Named {
+    resources
+        .iter()
+        .map(|r| {
+            let (kind, name, changes) = resource(r);
+            assert_eq!(changes, 1, "the changes are forwarded");
+            (config_name(kind, name), vec![])
+        })
+        .collect()
+}
+
+/// Each config resource of an answer (`result` gives its type, name and error) with its error.
+fn config_codes<T>(results: &[T], result: impl Fn(&T) -> (i8, &str, i16)) -> Codes {
+    results
+        .iter()
+        .map(|r| {
+            let (kind, name, code) = result(r);
+            (config_name(kind, name), code)
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shapes
 
@@ -410,24 +442,20 @@ const DESCRIBE_CONFIGS: Shape = Shape {
     },
     merged: |patch, v, kept| {
         let mut upstream = DescribeConfigsResponse::default();
-        upstream.results = configs(kept)
-            .into_iter()
-            .map(|(kind, n)| {
-                DescribeConfigsResult::default()
-                    .with_resource_type(kind)
-                    .with_resource_name(s(n))
-            })
-            .collect();
+        upstream.results = config_results(kept, |kind, name| {
+            DescribeConfigsResult::default()
+                .with_resource_type(kind)
+                .with_resource_name(name)
+        });
         described_config_codes(&patched(patch, v, &upstream))
     },
     answered: |verdict, req| described_config_codes(&answer_of(verdict, req)),
 };
 
 fn described_config_codes(r: &DescribeConfigsResponse) -> Codes {
-    r.results
-        .iter()
-        .map(|c| (config_name(c.resource_type, &c.resource_name), c.error_code))
-        .collect()
+    config_codes(&r.results, |c| {
+        (c.resource_type, c.resource_name.as_str(), c.error_code)
+    })
 }
 
 const INCREMENTAL_ALTER_CONFIGS: Shape = Shape {
@@ -438,34 +466,26 @@ const INCREMENTAL_ALTER_CONFIGS: Shape = Shape {
     },
     sent: |frame, req| {
         let sent: IncrementalAlterConfigsRequest = decode_forwarded(frame, req);
-        sent.resources
-            .iter()
-            .map(|c| {
-                assert_eq!(c.configs.len(), 1, "the changes are forwarded");
-                (config_name(c.resource_type, &c.resource_name), vec![])
-            })
-            .collect()
+        changed_configs(&sent.resources, |c| {
+            (c.resource_type, c.resource_name.as_str(), c.configs.len())
+        })
     },
     merged: |patch, v, kept| {
         let mut upstream = IncrementalAlterConfigsResponse::default();
-        upstream.responses = configs(kept)
-            .into_iter()
-            .map(|(kind, n)| {
-                IncrementallyAlteredConfig::default()
-                    .with_resource_type(kind)
-                    .with_resource_name(s(n))
-            })
-            .collect();
+        upstream.responses = config_results(kept, |kind, name| {
+            IncrementallyAlteredConfig::default()
+                .with_resource_type(kind)
+                .with_resource_name(name)
+        });
         incremental_codes(&patched(patch, v, &upstream))
     },
     answered: |verdict, req| incremental_codes(&answer_of(verdict, req)),
 };
 
 fn incremental_codes(r: &IncrementalAlterConfigsResponse) -> Codes {
-    r.responses
-        .iter()
-        .map(|c| (config_name(c.resource_type, &c.resource_name), c.error_code))
-        .collect()
+    config_codes(&r.responses, |c| {
+        (c.resource_type, c.resource_name.as_str(), c.error_code)
+    })
 }
 
 const ALTER_CONFIGS: Shape = Shape {
@@ -473,34 +493,26 @@ const ALTER_CONFIGS: Shape = Shape {
     request: |v, items| request(ApiKey::AlterConfigs, v, &alter_configs(&configs(items))),
     sent: |frame, req| {
         let sent: AlterConfigsRequest = decode_forwarded(frame, req);
-        sent.resources
-            .iter()
-            .map(|c| {
-                assert_eq!(c.configs.len(), 1, "the changes are forwarded");
-                (config_name(c.resource_type, &c.resource_name), vec![])
-            })
-            .collect()
+        changed_configs(&sent.resources, |c| {
+            (c.resource_type, c.resource_name.as_str(), c.configs.len())
+        })
     },
     merged: |patch, v, kept| {
         let mut upstream = AlterConfigsResponse::default();
-        upstream.responses = configs(kept)
-            .into_iter()
-            .map(|(kind, n)| {
-                AlteredConfig::default()
-                    .with_resource_type(kind)
-                    .with_resource_name(s(n))
-            })
-            .collect();
+        upstream.responses = config_results(kept, |kind, name| {
+            AlteredConfig::default()
+                .with_resource_type(kind)
+                .with_resource_name(name)
+        });
         altered_codes(&patched(patch, v, &upstream))
     },
     answered: |verdict, req| altered_codes(&answer_of(verdict, req)),
 };
 
 fn altered_codes(r: &AlterConfigsResponse) -> Codes {
-    r.responses
-        .iter()
-        .map(|c| (config_name(c.resource_type, &c.resource_name), c.error_code))
-        .collect()
+    config_codes(&r.responses, |c| {
+        (c.resource_type, c.resource_name.as_str(), c.error_code)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
