@@ -140,26 +140,14 @@ fn config_results<T>(kept: &[Item], result: impl Fn(i8, StrBytes) -> T) -> Vec<T
         .collect()
 }
 
-/// The config resources a forwarded change request names (`resource` gives a resource's type,
-/// name and changes), each with its one change kept.
-fn changed_configs<T>(resources: &[T], resource: impl Fn(&T) -> (i8, &str, usize)) -> Named {
+/// Each config resource of a request or an answer, written `Type:name`, with a value: `resource`
+/// gives a resource's type, name and value (its partitions, none, or its error code).
+fn by_config<T, V>(resources: &[T], resource: impl Fn(&T) -> (i8, &str, V)) -> Vec<(String, V)> {
     resources
         .iter()
         .map(|r| {
-            let (kind, name, changes) = resource(r);
-            assert_eq!(changes, 1, "the changes are forwarded");
-            (config_name(kind, name), vec![])
-        })
-        .collect()
-}
-
-/// Each config resource of an answer (`result` gives its type, name and error) with its error.
-fn config_codes<T>(results: &[T], result: impl Fn(&T) -> (i8, &str, i16)) -> Codes {
-    results
-        .iter()
-        .map(|r| {
-            let (kind, name, code) = result(r);
-            (config_name(kind, name), code)
+            let (kind, name, value) = resource(r);
+            (config_name(kind, name), value)
         })
         .collect()
 }
@@ -435,10 +423,9 @@ const DESCRIBE_CONFIGS: Shape = Shape {
     },
     sent: |frame, req| {
         let sent: DescribeConfigsRequest = decode_forwarded(frame, req);
-        sent.resources
-            .iter()
-            .map(|c| (config_name(c.resource_type, &c.resource_name), vec![]))
-            .collect()
+        by_config(&sent.resources, |c| {
+            (c.resource_type, c.resource_name.as_str(), vec![])
+        })
     },
     merged: |patch, v, kept| {
         let mut upstream = DescribeConfigsResponse::default();
@@ -453,7 +440,7 @@ const DESCRIBE_CONFIGS: Shape = Shape {
 };
 
 fn described_config_codes(r: &DescribeConfigsResponse) -> Codes {
-    config_codes(&r.results, |c| {
+    by_config(&r.results, |c| {
         (c.resource_type, c.resource_name.as_str(), c.error_code)
     })
 }
@@ -466,8 +453,9 @@ const INCREMENTAL_ALTER_CONFIGS: Shape = Shape {
     },
     sent: |frame, req| {
         let sent: IncrementalAlterConfigsRequest = decode_forwarded(frame, req);
-        changed_configs(&sent.resources, |c| {
-            (c.resource_type, c.resource_name.as_str(), c.configs.len())
+        by_config(&sent.resources, |c| {
+            assert_eq!(c.configs.len(), 1, "the changes are forwarded");
+            (c.resource_type, c.resource_name.as_str(), vec![])
         })
     },
     merged: |patch, v, kept| {
@@ -483,7 +471,7 @@ const INCREMENTAL_ALTER_CONFIGS: Shape = Shape {
 };
 
 fn incremental_codes(r: &IncrementalAlterConfigsResponse) -> Codes {
-    config_codes(&r.responses, |c| {
+    by_config(&r.responses, |c| {
         (c.resource_type, c.resource_name.as_str(), c.error_code)
     })
 }
@@ -493,8 +481,9 @@ const ALTER_CONFIGS: Shape = Shape {
     request: |v, items| request(ApiKey::AlterConfigs, v, &alter_configs(&configs(items))),
     sent: |frame, req| {
         let sent: AlterConfigsRequest = decode_forwarded(frame, req);
-        changed_configs(&sent.resources, |c| {
-            (c.resource_type, c.resource_name.as_str(), c.configs.len())
+        by_config(&sent.resources, |c| {
+            assert_eq!(c.configs.len(), 1, "the changes are forwarded");
+            (c.resource_type, c.resource_name.as_str(), vec![])
         })
     },
     merged: |patch, v, kept| {
@@ -510,7 +499,7 @@ const ALTER_CONFIGS: Shape = Shape {
 };
 
 fn altered_codes(r: &AlterConfigsResponse) -> Codes {
-    config_codes(&r.responses, |c| {
+    by_config(&r.responses, |c| {
         (c.resource_type, c.resource_name.as_str(), c.error_code)
     })
 }
