@@ -55,7 +55,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     BrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
 };
@@ -266,53 +265,13 @@ async fn metadata(c: &mut KafkaClient) {
 }
 
 fn produce_request(partition: i32, batch: bytes::Bytes) -> ProduceRequest {
-    let mut p = PartitionProduceData::default();
-    p.index = partition;
-    p.records = Some(batch);
-    let mut topic = TopicProduceData::default();
-    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
-    topic.partition_data = vec![p];
-    let mut req = ProduceRequest::default();
-    req.acks = 1;
-    req.timeout_ms = 30_000;
-    req.topic_data = vec![topic];
-    req
+    support::produce_request(TOPIC, partition, batch)
 }
 
 /// Sends `WINDOW` produce requests, then receives their responses, in order; returns the
 /// record bytes produced.
 async fn produce_window(c: &mut KafkaClient, req: &ProduceRequest) -> u64 {
-    let mut ids = [0i32; WINDOW];
-    for id in &mut ids {
-        *id = c
-            .send(PRODUCE_VERSION, req)
-            .await
-            .expect("send ProduceRequest");
-    }
-    for id in ids {
-        let (got, resp) = c
-            .recv::<ProduceRequest>(PRODUCE_VERSION)
-            .await
-            .expect("receive ProduceResponse");
-        assert_eq!(got, id, "responses in request order");
-        let mut partitions = 0;
-        for t in &resp.responses {
-            for p in &t.partition_responses {
-                assert_eq!(
-                    p.error_code, 0,
-                    "produce to {}/{}: error code {}",
-                    t.name.0, p.index, p.error_code
-                );
-                partitions += 1;
-            }
-        }
-        assert_eq!(partitions, 1, "one partition response per request");
-    }
-    let batch = req.topic_data[0].partition_data[0]
-        .records
-        .as_ref()
-        .map_or(0, bytes::Bytes::len);
-    (WINDOW * batch) as u64
+    support::produce_window(c, req, PRODUCE_VERSION, WINDOW).await
 }
 
 /// A sessionless fetch (session id 0, epoch -1: as the gateway forwards every full fetch) of
@@ -342,29 +301,7 @@ fn fetch_request(topic: &'static str, partition: i32, offset: i64) -> FetchReque
 /// Sends the fetch requests `reqs`, then receives their responses, each with records; returns
 /// the record bytes fetched.
 async fn fetch_window(c: &mut KafkaClient, reqs: &[&FetchRequest]) -> u64 {
-    let mut ids = Vec::with_capacity(reqs.len());
-    for req in reqs {
-        ids.push(
-            c.send(FETCH_VERSION, *req)
-                .await
-                .expect("send FetchRequest"),
-        );
-    }
-    let mut bytes = 0;
-    for id in ids {
-        let (got, resp) = c
-            .recv::<FetchRequest>(FETCH_VERSION)
-            .await
-            .expect("receive FetchResponse");
-        assert_eq!(got, id, "responses in request order");
-        assert_eq!(resp.error_code, 0, "fetch error code");
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "fetch partition error code");
-        let n = p.records.as_ref().map_or(0, bytes::Bytes::len);
-        assert!(n > 0, "fetch returned no records");
-        bytes += n as u64;
-    }
-    bytes
+    support::fetch_window(c, reqs, FETCH_VERSION).await
 }
 
 /// One connection per broker, each to the partition its broker leads (`NODES[i]`, partition

@@ -62,10 +62,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse, TopicName,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use poolgate::testkit::TestIssuer;
 use poolgate::testkit::kafka::{KafkaClient, record_batch};
@@ -501,48 +498,12 @@ fn login_latency(rt: &tokio::runtime::Runtime, stack: &Stack, sum: &mut Summary)
 }
 
 fn produce_request(batch: bytes::Bytes) -> ProduceRequest {
-    let mut partition = PartitionProduceData::default();
-    partition.index = 0;
-    partition.records = Some(batch);
-    let mut topic = TopicProduceData::default();
-    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
-    topic.partition_data = vec![partition];
-    let mut req = ProduceRequest::default();
-    req.acks = 1;
-    req.timeout_ms = 30_000;
-    req.topic_data = vec![topic];
-    req
+    support::produce_request(TOPIC, 0, batch)
 }
 
-fn check_produce(resp: &ProduceResponse) {
-    let mut partitions = 0;
-    for t in &resp.responses {
-        for p in &t.partition_responses {
-            assert_eq!(
-                p.error_code, 0,
-                "produce to {}/{}: error code {}",
-                t.name.0, p.index, p.error_code
-            );
-            partitions += 1;
-        }
-    }
-    assert_eq!(partitions, 1, "one partition response per request");
-}
-
-/// Sends `WINDOW` produce requests, then receives their responses, in order.
+/// Sends `WINDOW` produce requests (v7), then receives their responses, in order.
 async fn produce_window(c: &mut KafkaClient, req: &ProduceRequest) {
-    let mut ids = [0i32; WINDOW];
-    for id in &mut ids {
-        *id = c.send(7, req).await.expect("send ProduceRequest v7");
-    }
-    for id in ids {
-        let (got, resp) = c
-            .recv::<ProduceRequest>(7)
-            .await
-            .expect("receive ProduceResponse v7");
-        assert_eq!(got, id, "responses in request order");
-        check_produce(&resp);
-    }
+    support::produce_window(c, req, 7, WINDOW).await;
 }
 
 /// Creates the topic: 1 partition, replication 1.
@@ -746,24 +707,7 @@ fn fetch_request() -> FetchRequest {
 
 /// Sends `WINDOW` fetch requests, then receives their responses, each with records.
 async fn fetch_window(c: &mut KafkaClient, req: &FetchRequest) {
-    let mut ids = [0i32; WINDOW];
-    for id in &mut ids {
-        *id = c.send(FETCH_VERSION, req).await.expect("send FetchRequest");
-    }
-    for id in ids {
-        let (got, resp) = c
-            .recv::<FetchRequest>(FETCH_VERSION)
-            .await
-            .expect("receive FetchResponse");
-        assert_eq!(got, id, "responses in request order");
-        assert_eq!(resp.error_code, 0, "fetch error code");
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "fetch partition error code");
-        assert!(
-            p.records.as_ref().is_some_and(|r| !r.is_empty()),
-            "fetch returned no records"
-        );
-    }
+    support::fetch_window(c, &[req; WINDOW], FETCH_VERSION).await;
 }
 
 /// v11: tansu 0.6 answers v12 with a tagged field that v12 does not define.

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::kafka::KafkaClient;
@@ -225,4 +226,81 @@ pub async fn first_login(addr: &str, login: &[u8]) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A Produce request (acks=1) of `batch` to `partition` of `topic`.
+pub fn produce_request(topic: &'static str, partition: i32, batch: bytes::Bytes) -> ProduceRequest {
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(batch);
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_static_str(topic));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![t];
+    req
+}
+
+/// Sends `window` copies of `req` at `version`, then receives their responses, in order, each
+/// with its one partition accepted; returns the record bytes produced.
+pub async fn produce_window(
+    c: &mut KafkaClient,
+    req: &ProduceRequest,
+    version: i16,
+    window: usize,
+) -> u64 {
+    let mut ids = Vec::with_capacity(window);
+    for _ in 0..window {
+        ids.push(c.send(version, req).await.expect("send ProduceRequest"));
+    }
+    for id in ids {
+        let (got, resp) = c
+            .recv::<ProduceRequest>(version)
+            .await
+            .expect("receive ProduceResponse");
+        assert_eq!(got, id, "responses in request order");
+        let mut partitions = 0;
+        for t in &resp.responses {
+            for p in &t.partition_responses {
+                assert_eq!(
+                    p.error_code, 0,
+                    "produce to {}/{}: error code {}",
+                    t.name.0, p.index, p.error_code
+                );
+                partitions += 1;
+            }
+        }
+        assert_eq!(partitions, 1, "one partition response per request");
+    }
+    let batch = req.topic_data[0].partition_data[0]
+        .records
+        .as_ref()
+        .map_or(0, bytes::Bytes::len);
+    (window * batch) as u64
+}
+
+/// Sends the fetch requests `reqs` at `version`, then receives their responses, in order, each
+/// with records; returns the record bytes fetched.
+pub async fn fetch_window(c: &mut KafkaClient, reqs: &[&FetchRequest], version: i16) -> u64 {
+    let mut ids = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        ids.push(c.send(version, *req).await.expect("send FetchRequest"));
+    }
+    let mut bytes = 0;
+    for id in ids {
+        let (got, resp) = c
+            .recv::<FetchRequest>(version)
+            .await
+            .expect("receive FetchResponse");
+        assert_eq!(got, id, "responses in request order");
+        assert_eq!(resp.error_code, 0, "fetch error code");
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch partition error code");
+        let n = p.records.as_ref().map_or(0, bytes::Bytes::len);
+        assert!(n > 0, "fetch returned no records");
+        bytes += n as u64;
+    }
+    bytes
 }
