@@ -387,34 +387,45 @@ impl KeyStore {
 
     fn spawn_refresher(&self, loaded: bool) {
         let weak = Arc::downgrade(&self.inner);
-        let first_delay = if loaded {
-            self.inner.next_interval(None)
+        // The first deadline counts from the start-up fetch, not from whenever the task first
+        // runs; a loaded set's `max-age` applies from the start.
+        let first = if loaded {
+            self.inner.next_interval(self.inner.last_max_age())
         } else {
-            Duration::from_secs(1)
+            FIRST_RETRY
         };
-        let handle = tokio::spawn(refresh_loop(weak, first_delay));
+        let handle = tokio::spawn(refresh_loop(weak, tokio::time::Instant::now() + first));
         // Spawned once per store, by `start`: the cell is always empty here.
         let _ = self.inner.refresher.set(handle.abort_handle());
     }
 }
 
-async fn refresh_loop(inner: Weak<Inner>, first_delay: Duration) {
-    let mut delay = first_delay;
-    let mut backoff = Duration::from_secs(1);
+/// The first retry after a failed fetch; each further failure doubles it, up to
+/// [`MAX_BACKOFF`] (or `refresh_interval`, when that is shorter).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between retries of a failing fetch.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+async fn refresh_loop(inner: Weak<Inner>, first: tokio::time::Instant) {
+    let mut next = first;
+    let mut backoff = FIRST_RETRY;
     loop {
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep_until(next).await;
         let Some(inner) = inner.upgrade() else { return };
-        match inner.fetch_and_install(Trigger::Scheduled).await {
+        let delay = match inner.fetch_and_install(Trigger::Scheduled).await {
             Ok(()) => {
-                backoff = Duration::from_secs(1);
-                delay = inner.next_interval(inner.last_max_age());
+                backoff = FIRST_RETRY;
+                inner.next_interval(inner.last_max_age())
             }
             Err(_) => {
-                let cap = inner.config.refresh_interval.min(Duration::from_secs(300));
-                delay = jitter(backoff.min(cap));
+                let cap = inner.config.refresh_interval.min(MAX_BACKOFF);
+                let delay = jitter(backoff.min(cap));
                 backoff = (backoff * 2).min(cap);
+                delay
             }
-        }
+        };
+        next = tokio::time::Instant::now() + delay;
     }
 }
 
