@@ -1,6 +1,6 @@
-//! Owns what the two HTTP shells (the key [`Fetcher`](crate::Fetcher) and the token
-//! [`TokenClient`](crate::client::TokenClient)) share once a request is built: sending it,
-//! turning reqwest's failures into [`FetchError`]s, and reading a body under the size cap.
+//! Owns what the two HTTP shells (the key fetcher in `fetch.rs` and the token client in
+//! `client.rs`) share once a request is built: sending it, turning reqwest's failures into
+//! [`FetchError`]s, and reading a body under the size cap.
 //!
 //! The one place where a timeout, a refused connection, a refused redirect, a non-success
 //! status or an oversized body gets its error; it must not decide what a status means to its
