@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::discovery::{Discovery, DiscoveryError};
 use crate::fetch::{FetchError, FetchOptions, Fetcher, HttpClients};
+use crate::http;
 
 /// A confidential client's credentials.
 #[derive(Clone)]
@@ -176,7 +177,7 @@ impl TokenClient {
             form_encode(&credentials.client_id),
             form_encode(&credentials.client_secret)
         ));
-        let mut response = self
+        let request = self
             .http
             .for_url(token_endpoint)?
             .post(token_endpoint.clone())
@@ -186,23 +187,12 @@ impl TokenClient {
                 "application/x-www-form-urlencoded",
             )
             .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| request_error(&shown, &e))?;
+            .body(body);
+        let response = http::send(request, &shown).await?;
         let status = response.status();
         let limit = self.fetcher.options().max_response_size;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| request_error(&shown, &e))?
-        {
-            if bytes.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge { url: shown, limit }.into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        // Read whatever the status: a refusal's body names the OAuth error.
+        let bytes = http::read_body(response, &shown, limit).await?;
         if !status.is_success() {
             let error = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -243,22 +233,6 @@ impl TokenClient {
 
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn request_error(url: &str, e: &reqwest::Error) -> FetchError {
-    if e.is_timeout() {
-        return FetchError::Timeout(url.to_owned());
-    }
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason = s.to_string();
-        source = s.source();
-    }
-    FetchError::Request {
-        url: url.to_owned(),
-        reason,
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::http::{self, build_error};
 use crate::proxy::{ProxyError, ProxyRule, ProxySource, Route};
 
 /// The default cap on a fetched document: 1 MiB.
@@ -170,13 +171,6 @@ impl HttpClients {
     }
 }
 
-fn build_error(e: &reqwest::Error) -> FetchError {
-    FetchError::Request {
-        url: String::new(),
-        reason: e.to_string(),
-    }
-}
-
 /// An HTTP client that applies [`FetchOptions`].
 #[derive(Clone, Debug)]
 pub struct Fetcher {
@@ -222,61 +216,22 @@ impl Fetcher {
     /// Any [`FetchError`].
     pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
         self.check_url(url)?;
-        let shown = url.as_str().to_owned();
-        let mut response = self
+        let shown = url.as_str();
+        let request = self
             .clients
             .for_url(url)?
             .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| request_error(&shown, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(FetchError::Status {
-                url: shown,
-                status: status.as_u16(),
-            });
-        }
-        let limit = self.options.max_response_size;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(FetchError::TooLarge { url: shown, limit });
-        }
+            .header(reqwest::header::ACCEPT, "application/json");
+        let response = http::send(request, shown).await?;
+        http::require_success(&response, shown)?;
         let max_age = response
             .headers()
             .get_all(reqwest::header::CACHE_CONTROL)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(parse_max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| request_error(&shown, &e))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge { url: shown, limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = http::read_body(response, shown, self.options.max_response_size).await?;
         Ok(Fetched { body, max_age })
-    }
-}
-
-fn request_error(url: &str, e: &reqwest::Error) -> FetchError {
-    if e.is_timeout() {
-        return FetchError::Timeout(url.to_owned());
-    }
-    // The innermost cause is the useful part ("connection refused"), not reqwest's wrapper.
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason = s.to_string();
-        source = s.source();
-    }
-    FetchError::Request {
-        url: url.to_owned(),
-        reason,
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -170,31 +170,35 @@ struct Inner {
     config: KeyStoreConfig,
     clock: Arc<dyn Clock>,
     fetcher: Option<Fetcher>,
+    /// What readers take: written by an install, read by every validation. Kept apart from
+    /// `state` so a validation never waits on fetch bookkeeping.
     snapshot: RwLock<Option<Arc<Snapshot>>>,
-    jwks_uri: Mutex<Option<Url>>,
-    /// `Cache-Control: max-age` of the last successful key set response.
-    max_age: Mutex<Option<Duration>>,
-    refetch: Mutex<RefetchState>,
+    /// Everything a fetch outcome or an unknown-`kid` decision changes, changed together.
+    state: Mutex<State>,
+    /// Unknown-`kid` lookups answered without a fetch; counted on paths that take no lock.
+    suppressed: AtomicU64,
     /// Bumped after every completed fetch attempt, success or not; waiters watch it.
     attempts: watch::Sender<u64>,
     negative: moka::sync::Cache<String, UnixTime>,
-    stats: Counters,
-    refresher: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Set once, when the refresh loop is spawned; aborted when the store is dropped.
+    refresher: OnceLock<tokio::task::AbortHandle>,
 }
 
+/// The fetch bookkeeping: what the last attempt found, and the single-flight refetch.
 #[derive(Debug, Default)]
-struct RefetchState {
-    in_flight: bool,
+struct State {
+    /// The key set URL the last discovery document named.
+    jwks_uri: Option<Url>,
+    /// `Cache-Control: max-age` of the last successful key set response.
+    max_age: Option<Duration>,
+    /// The last failure, cleared by a success.
+    last_error: Option<String>,
+    fetches_ok: u64,
+    fetches_failed: u64,
+    unknown_kid_refetches: u64,
+    /// An unknown-`kid` refetch is running.
+    refetch_in_flight: bool,
     last_unknown_kid_fetch: Option<UnixTime>,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    unknown_kid: AtomicU64,
-    suppressed: AtomicU64,
-    last_error: Mutex<Option<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,9 +210,7 @@ enum Trigger {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Ok(mut guard) = self.refresher.lock()
-            && let Some(handle) = guard.take()
-        {
+        if let Some(handle) = self.refresher.get() {
             handle.abort();
         }
     }
@@ -272,13 +274,11 @@ impl KeyStore {
                 clock,
                 fetcher,
                 snapshot: RwLock::new(None),
-                jwks_uri: Mutex::new(None),
-                max_age: Mutex::new(None),
-                refetch: Mutex::new(RefetchState::default()),
+                state: Mutex::new(State::default()),
+                suppressed: AtomicU64::new(0),
                 attempts: watch::Sender::new(0),
                 negative,
-                stats: Counters::default(),
-                refresher: Mutex::new(None),
+                refresher: OnceLock::new(),
             }),
         }
     }
@@ -311,16 +311,16 @@ impl KeyStore {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> KeyStoreStats {
-        let s = &self.inner.stats;
         let snapshot = self.inner.snapshot();
+        let state = self.inner.state();
         KeyStoreStats {
-            fetches_ok: s.ok.load(Ordering::Relaxed),
-            fetches_failed: s.failed.load(Ordering::Relaxed),
-            unknown_kid_refetches: s.unknown_kid.load(Ordering::Relaxed),
-            unknown_kid_suppressed: s.suppressed.load(Ordering::Relaxed),
+            fetches_ok: state.fetches_ok,
+            fetches_failed: state.fetches_failed,
+            unknown_kid_refetches: state.unknown_kid_refetches,
+            unknown_kid_suppressed: self.inner.suppressed.load(Ordering::Relaxed),
             keys_loaded: snapshot.as_ref().map_or(0, |s| s.keys.len() as u64),
             last_success: snapshot.map(|s| s.fetched_at),
-            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+            last_error: state.last_error.clone(),
         }
     }
 
@@ -336,30 +336,30 @@ impl KeyStore {
         let inner = &self.inner;
         let now = inner.clock.now();
         if inner.source.is_none() || kid.len() > MAX_KID_LEN || inner.negatively_cached(kid, now) {
-            inner.stats.suppressed.fetch_add(1, Ordering::Relaxed);
+            inner.suppressed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let mut attempts = inner.attempts.subscribe();
         let started_at = *attempts.borrow_and_update();
         {
-            let mut state = inner.refetch.lock().ok()?;
+            let mut state = inner.state();
             // A fetch may have installed new keys since the caller looked.
             if let Some(snap) = inner.snapshot()
                 && snap.generation != seen_generation
             {
                 return Some(snap);
             }
-            if !state.in_flight {
+            if !state.refetch_in_flight {
                 let limited = state.last_unknown_kid_fetch.is_some_and(|last| {
                     now.saturating_since(last) < inner.config.min_refresh_interval
                 });
                 if limited {
-                    inner.stats.suppressed.fetch_add(1, Ordering::Relaxed);
+                    inner.suppressed.fetch_add(1, Ordering::Relaxed);
                     return None;
                 }
-                state.in_flight = true;
+                state.refetch_in_flight = true;
                 state.last_unknown_kid_fetch = Some(now);
-                inner.stats.unknown_kid.fetch_add(1, Ordering::Relaxed);
+                state.unknown_kid_refetches += 1;
                 let task_inner = Arc::clone(inner);
                 // Spawned, so the fetch completes and is installed even if every waiter gives up.
                 tokio::spawn(async move {
@@ -387,35 +387,45 @@ impl KeyStore {
 
     fn spawn_refresher(&self, loaded: bool) {
         let weak = Arc::downgrade(&self.inner);
-        let first_delay = if loaded {
-            self.inner.next_interval(None)
+        // The first deadline counts from the start-up fetch, not from whenever the task first
+        // runs; a loaded set's `max-age` applies from the start.
+        let first = if loaded {
+            self.inner.next_interval(self.inner.last_max_age())
         } else {
-            Duration::from_secs(1)
+            FIRST_RETRY
         };
-        let handle = tokio::spawn(refresh_loop(weak, first_delay));
-        if let Ok(mut slot) = self.inner.refresher.lock() {
-            *slot = Some(handle.abort_handle());
-        }
+        let handle = tokio::spawn(refresh_loop(weak, tokio::time::Instant::now() + first));
+        // Spawned once per store, by `start`: the cell is always empty here.
+        let _ = self.inner.refresher.set(handle.abort_handle());
     }
 }
 
-async fn refresh_loop(inner: Weak<Inner>, first_delay: Duration) {
-    let mut delay = first_delay;
-    let mut backoff = Duration::from_secs(1);
+/// The first retry after a failed fetch; each further failure doubles it, up to
+/// [`MAX_BACKOFF`] (or `refresh_interval`, when that is shorter).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between retries of a failing fetch.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+async fn refresh_loop(inner: Weak<Inner>, first: tokio::time::Instant) {
+    let mut next = first;
+    let mut backoff = FIRST_RETRY;
     loop {
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep_until(next).await;
         let Some(inner) = inner.upgrade() else { return };
-        match inner.fetch_and_install(Trigger::Scheduled).await {
+        let delay = match inner.fetch_and_install(Trigger::Scheduled).await {
             Ok(()) => {
-                backoff = Duration::from_secs(1);
-                delay = inner.next_interval(inner.last_max_age());
+                backoff = FIRST_RETRY;
+                inner.next_interval(inner.last_max_age())
             }
             Err(_) => {
-                let cap = inner.config.refresh_interval.min(Duration::from_secs(300));
-                delay = jitter(backoff.min(cap));
+                let cap = inner.config.refresh_interval.min(MAX_BACKOFF);
+                let delay = jitter(backoff.min(cap));
                 backoff = (backoff * 2).min(cap);
+                delay
             }
-        }
+        };
+        next = tokio::time::Instant::now() + delay;
     }
 }
 
@@ -441,11 +451,17 @@ impl Inner {
         self.snapshot.read().ok().and_then(|s| s.clone())
     }
 
+    /// The bookkeeping; never held across an `.await`. Nothing panics while holding it, and
+    /// every update leaves it consistent, so a poisoned lock is still good to use.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn current(&self) -> Result<Arc<Snapshot>, ValidationError> {
         let Some(snap) = self.snapshot() else {
             return Err(ValidationError::JwksUnavailable {
                 issuer: self.issuer.clone(),
-                reason: match self.stats.last_error.lock().ok().and_then(|e| e.clone()) {
+                reason: match self.state().last_error.clone() {
                     Some(e) => format!("never loaded ({e})"),
                     None => "never loaded".to_owned(),
                 },
@@ -490,7 +506,7 @@ impl Inner {
     }
 
     fn last_max_age(&self) -> Option<Duration> {
-        self.max_age.lock().ok().and_then(|m| *m)
+        self.state().max_age
     }
 
     fn next_interval(&self, max_age: Option<Duration>) -> Duration {
@@ -500,35 +516,40 @@ impl Inner {
     async fn fetch_and_install(&self, trigger: Trigger) -> Result<(), KeyStoreError> {
         let result = self.fetch_keys(trigger).await;
         match &result {
-            Ok((keys, max_age)) => {
-                if !keys.skipped().is_empty() {
-                    for skipped in keys.skipped() {
-                        tracing::warn!(issuer = %self.issuer, %skipped, "skipped a key");
-                    }
+            Ok((keys, _)) => {
+                for skipped in keys.skipped() {
+                    tracing::warn!(issuer = %self.issuer, %skipped, "skipped a key");
                 }
                 tracing::info!(issuer = %self.issuer, keys = keys.len(), ?trigger, "key set loaded");
-                self.stats.ok.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut e) = self.stats.last_error.lock() {
-                    *e = None;
-                }
-                if let Ok(mut m) = self.max_age.lock() {
-                    *m = *max_age;
-                }
             }
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, ?trigger, "key set fetch failed; keeping the last good set");
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut slot) = self.stats.last_error.lock() {
-                    *slot = Some(e.to_string());
-                }
             }
         }
-        let outcome = result.map(|(keys, _)| self.install(keys));
-        if trigger == Trigger::UnknownKid
-            && let Ok(mut state) = self.refetch.lock()
-        {
-            state.in_flight = false;
-        }
+        let outcome = {
+            // One critical section: whoever sees the new keys also sees the counters and the
+            // refetch settled, and no unknown-kid waiter slips in between the install and the
+            // end of the refetch (same order as `resolve_unknown_kid`: state, then snapshot).
+            let mut state = self.state();
+            let outcome = match result {
+                Ok((keys, max_age)) => {
+                    state.fetches_ok += 1;
+                    state.last_error = None;
+                    state.max_age = max_age;
+                    self.install(keys);
+                    Ok(())
+                }
+                Err(e) => {
+                    state.fetches_failed += 1;
+                    state.last_error = Some(e.to_string());
+                    Err(e)
+                }
+            };
+            if trigger == Trigger::UnknownKid {
+                state.refetch_in_flight = false;
+            }
+            outcome
+        };
         self.attempts.send_modify(|n| *n += 1);
         outcome
     }
@@ -550,7 +571,7 @@ impl Inner {
             }
             KeySource::JwksUrl(url) => url.clone(),
             KeySource::Discovery(discovery_url) => {
-                let cached = self.jwks_uri.lock().ok().and_then(|u| u.clone());
+                let cached = self.state().jwks_uri.clone();
                 match (cached, trigger) {
                     // Unknown-kid refetches go straight to the key set.
                     (Some(uri), Trigger::UnknownKid) => uri,
@@ -572,9 +593,7 @@ impl Inner {
         let fetched = fetcher.get(url).await?;
         let discovery = Discovery::parse(&fetched.body, &self.issuer)?;
         fetcher.check_url(&discovery.jwks_uri)?;
-        if let Ok(mut slot) = self.jwks_uri.lock() {
-            *slot = Some(discovery.jwks_uri.clone());
-        }
+        self.state().jwks_uri = Some(discovery.jwks_uri.clone());
         Ok(discovery.jwks_uri)
     }
 }

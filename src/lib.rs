@@ -61,6 +61,7 @@ pub mod explain;
 mod fetch;
 pub mod filter;
 pub mod gate;
+mod http;
 mod keys;
 mod keystore;
 mod policy;

@@ -597,3 +597,177 @@ async fn tokens_are_routed_to_their_issuers_provider() {
     );
     assert!(dup.is_err());
 }
+
+// The running refresh loop, in paused tokio time.
+//
+// Tokio auto-advances a paused clock to the next timer whenever the runtime has nothing to run.
+// These tests share one runtime thread with the issuer's real loopback sockets, and an HTTP
+// exchange can leave that thread idle for a moment while the kernel delivers a segment: the
+// clock would then jump to the fetch's own timeout. So every wait here keeps the thread busy
+// (`busy`, `spin_until`: a future polled between `yield_now`s, which lets the runtime poll its
+// sockets without ever idling), and the clock moves only when a test calls `advance_to`.
+
+/// Drives `fut` to completion without letting the paused clock auto-advance.
+async fn busy<F: std::future::Future>(fut: F) -> F::Output {
+    let deadline = std::time::Instant::now() + GUARD;
+    tokio::select! {
+        biased;
+        out = fut => out,
+        () = async {
+            while std::time::Instant::now() < deadline {
+                tokio::task::yield_now().await;
+            }
+        } => panic!("not done within {GUARD:?} of real time"),
+    }
+}
+
+/// Waits, busily, until `done` holds.
+async fn spin_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Gives a fetch the loop may have started every chance to reach the issuer and finish: many
+/// more runtime turns than a loopback fetch takes (measured: it is done within the first one).
+/// Only a check that nothing happened uses it.
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn advance_to(at: tokio::time::Instant) {
+    tokio::time::advance(at.saturating_duration_since(tokio::time::Instant::now())).await;
+}
+
+/// Fetch attempts the store has finished, successful or not.
+fn attempts(store: &KeyStore) -> u64 {
+    let stats = store.stats();
+    stats.fetches_ok + stats.fetches_failed
+}
+
+impl Env {
+    /// A store on the issuer's JWKS URL: one request per attempt.
+    async fn jwks_store(&self, cfg: KeyStoreConfig) -> KeyStore {
+        busy(KeyStore::start(
+            self.issuer.issuer(),
+            KeySource::JwksUrl(self.issuer.jwks_url()),
+            cfg,
+            Arc::new(self.clock.clone()),
+        ))
+        .await
+        .unwrap()
+    }
+
+    /// The loop's next fetch after `from`, which it must make after `from + interval * 0.9`
+    /// (the jitter takes off less than a tenth) and by `from + interval`: checks that nothing
+    /// is fetched before, then that exactly one fetch is made by then. Returns its time.
+    async fn next_scheduled_fetch(
+        &self,
+        store: &KeyStore,
+        from: tokio::time::Instant,
+        interval: Duration,
+    ) -> tokio::time::Instant {
+        let (requests, done) = (self.issuer.counts().jwks, attempts(store));
+        let earliest = interval.mul_f64(0.9) - Duration::from_millis(1);
+        advance_to(from + earliest).await;
+        settle().await;
+        assert_eq!(
+            (self.issuer.counts().jwks, attempts(store)),
+            (requests, done),
+            "fetched within {earliest:?} of the previous fetch; expected {interval:?} less jitter"
+        );
+        advance_to(from + interval).await;
+        settle().await;
+        eprintln!(
+            "DEBUG after advance {:?}: counts {:?} stats {:?}",
+            interval,
+            self.issuer.counts(),
+            store.stats()
+        );
+        let what = format!("the fetch due {interval:?} after the previous one");
+        spin_until(&what, || attempts(store) > done).await;
+        settle().await;
+        assert_eq!(
+            (self.issuer.counts().jwks, attempts(store)),
+            (requests + 1, done + 1),
+            "one fetch per interval of {interval:?}"
+        );
+        tokio::time::Instant::now()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_refresh_loop_backs_off_from_one_second_doubling_to_a_cap() {
+    let secs = Duration::from_secs;
+    // The cap is 5 min, or the refresh interval when that is shorter.
+    let cases: [(Duration, &[u64]); 2] = [
+        (secs(3600), &[1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]),
+        (secs(20), &[1, 2, 4, 8, 16, 20, 20]),
+    ];
+    for (refresh_interval, backoff) in cases {
+        let env = busy(env()).await;
+        let store = env
+            .jwks_store(KeyStoreConfig {
+                refresh_interval,
+                ..config()
+            })
+            .await;
+        let mut at = tokio::time::Instant::now();
+        // The IdP fails from the first scheduled refresh on; every retry comes later.
+        env.issuer.set_fault(Fault::Status(503));
+        at = env.next_scheduled_fetch(&store, at, refresh_interval).await;
+        for &delay in backoff {
+            at = env.next_scheduled_fetch(&store, at, secs(delay)).await;
+        }
+        let failed = 1 + backoff.len() as u64;
+        assert_eq!(store.stats().fetches_failed, failed, "{refresh_interval:?}");
+        assert!(store.stats().last_error.unwrap().contains("HTTP 503"));
+        // The IdP recovers: the retry succeeds, the schedule is back to the refresh interval,
+        // and the backoff starts again from one second.
+        env.issuer.set_fault(Fault::None);
+        at = env
+            .next_scheduled_fetch(&store, at, secs(300).min(refresh_interval))
+            .await;
+        assert_eq!(store.stats().fetches_ok, 2);
+        assert_eq!(store.stats().last_error, None);
+        env.issuer.set_fault(Fault::Status(503));
+        at = env.next_scheduled_fetch(&store, at, refresh_interval).await;
+        env.next_scheduled_fetch(&store, at, secs(1)).await;
+        assert_eq!(
+            store.stats().fetches_failed,
+            failed + 2,
+            "{refresh_interval:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_refresh_loop_follows_max_age_clamped_to_the_configured_range() {
+    let secs = Duration::from_secs;
+    // Defaults: min_refresh_interval 10 s, refresh_interval 1 h.
+    let cases = [
+        (Some(1), secs(10)),
+        (Some(600), secs(600)),
+        (Some(86_400), secs(3600)),
+        (None, secs(3600)),
+    ];
+    for (max_age, interval) in cases {
+        let env = busy(env()).await;
+        env.issuer.set_max_age(max_age);
+        let store = env.jwks_store(config()).await;
+        // From the first fetch on, and again for the next one.
+        let mut at = tokio::time::Instant::now();
+        for _ in 0..2 {
+            at = env.next_scheduled_fetch(&store, at, interval).await;
+        }
+        assert_eq!(store.stats().fetches_ok, 3, "max-age {max_age:?}");
+        assert_eq!(env.issuer.counts().discovery, 0);
+    }
+}
