@@ -732,8 +732,10 @@ fn check_node_pattern(p: &str) -> Result<(), String> {
 /// let config = Config::parse(text, "poolgate.toml", std::path::Path::new(".")).unwrap();
 /// assert_eq!(config.pools().pools()[0].id(), "analytics");
 ///
+/// // Every error at once, in file order (those without a line last).
 /// let err = Config::parse("[[pools]]\nid = 1\n", "bad.toml", std::path::Path::new(".")).unwrap_err();
-/// assert!(err.to_string().starts_with("bad.toml:2"));
+/// assert!(err.0[0].to_string().starts_with("bad.toml:2: pool 1, field `id`: invalid type"));
+/// assert_eq!(err.0[1].to_string(), "bad.toml: no `[[providers]]` configured");
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
