@@ -25,62 +25,19 @@ use poolgate::cli::check_stream;
 use poolgate::config::Config;
 use poolgate::gate::{Gate, LoginRequest};
 use poolgate::report::CheckReport;
-use poolgate::testkit::{SigningAlg, SigningKey, TokenBuilder};
+use poolgate::testkit::{SigningAlg, SigningKey, TestKeys, TokenBuilder, login_config};
 use poolgate::{SystemClock, UnixTime};
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.example.com/oauth2";
 
+/// The shared login configuration (`testdata/config/login.toml`), keys from `jwks.json` next to
+/// the configuration file.
 fn config_text() -> String {
-    format!(
-        r#"
-[cluster]
-id = "lkc-bench"
-
-[[providers]]
-id = "idp"
-issuer = "{ISSUER}"
-audiences = ["kafka"]
-jwks_file = "jwks.json"
-require_claims = ["sub"]
-
-[[pools]]
-id = "analytics"
-provider = "idp"
-filter = 'has(claims.groups) && "analytics" in claims.groups'
-
-[[pools.grants]]
-role = "DeveloperRead"
-resource = "Topic:analytics-*"
-
-[[pools.grants]]
-allow = ["Write", "Describe"]
-resource = "Topic:tenant-{{claims.tenant}}-*"
-
-[[pools.grants]]
-deny = ["Read"]
-resource = "Topic:analytics-secret"
-
-[[pools]]
-id = "ops"
-provider = "idp"
-identity_claim = "claims.client_id"
-filter = 'claims.aud == "kafka" && has(claims.groups) && "ops" in claims.groups'
-
-[[pools.grants]]
-allow = ["All"]
-resource = "Topic:*"
-
-[[pools]]
-id = "orders"
-provider = "idp"
-filter = 'claims.sub == "svc-orders"'
-
-[[pools.grants]]
-role = "DeveloperWrite"
-resource = "Topic:orders"
-"#
-    )
+    login_config(TestKeys::File {
+        issuer: ISSUER,
+        jwks: Path::new("jwks.json"),
+    })
 }
 
 fn mint_all(key: &Arc<SigningKey>, n: usize) -> Vec<String> {

@@ -3,253 +3,109 @@
 //!
 //! Pure: [`Config::parse`] takes text; only [`Config::load`] reads a file.
 
-use std::fmt;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
 use crate::algorithm::Algorithm;
 use crate::authz::{Effect, GrantOps, GrantTemplate, Operation, OperationSet, Role};
+use crate::error::clip;
 use crate::fetch::FetchOptions;
 use crate::filter::{ClaimExpr, Filter};
 use crate::keystore::{KeySource, KeyStoreConfig};
 use crate::policy::Policy;
 use crate::pool::{Pool, PoolSet};
 
+mod diagnostics;
+mod raw;
 mod upstream;
 
+pub use self::diagnostics::{ConfigError, ConfigErrors, Entry, Section};
 pub use self::upstream::{
     ScramHash, SecretSource, UpstreamConfig, UpstreamOAuth, UpstreamSasl, UpstreamTls,
 };
 
-/// A configuration error: where it is and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file (or the name given to [`Config::parse`]).
-    pub file: String,
-    /// The 1-based line, when known.
-    pub line: Option<usize>,
-    /// What the error is about, such as "pool `analytics`, field `filter`".
-    pub context: String,
-    /// What is wrong.
-    pub message: String,
-}
+pub(crate) use self::diagnostics::{Diagnostics, Place};
+pub(crate) use self::raw::parse_raw;
+use self::raw::{RawGateway, RawGrant, RawPool, RawProvider};
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if !self.context.is_empty() {
-            write!(f, ": {}", self.context)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Every error found in one configuration, in file order.
+/// Why a duration could not be read; each names the text as written (clipped).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}", render(.0))]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-fn render(errors: &[ConfigError]) -> String {
-    match errors {
-        [one] => one.to_string(),
-        many => format!(
-            "{} configuration errors: {}",
-            many.len(),
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-    }
+#[non_exhaustive]
+pub enum DurationError {
+    /// No unit after the number, such as `30`.
+    #[error("`{}` has no unit (use ms, s, m, h or d)", clip(.0))]
+    NoUnit(String),
+    /// Not a whole number followed by a unit, such as `1.5h` or `7 days`.
+    #[error("`{}` is not a duration like `30s`, `10m`, `1h` or `7d`", clip(.0))]
+    NotADuration(String),
+    /// A unit other than `ms`, `s`, `m`, `h` and `d`.
+    #[error("`{}` has an unknown unit (use ms, s, m, h or d)", clip(.0))]
+    UnknownUnit(String),
+    /// More than `Duration` can hold.
+    #[error("`{}` is too long", clip(.0))]
+    TooLong(String),
 }
 
-/// Parses a human duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`.
+/// Parses a human duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`. The one
+/// duration syntax of the configuration file and the command line.
 ///
 /// ```
-/// use poolgate::config::parse_duration;
+/// use poolgate::config::{DurationError, parse_duration};
 /// use std::time::Duration;
 /// assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
 /// assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-/// assert!(parse_duration("7 days").is_err());
+/// assert_eq!(parse_duration("7 days"), Err(DurationError::UnknownUnit("7 days".into())));
 /// ```
 ///
 /// # Errors
-/// A message saying what is wrong.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A [`DurationError`] naming the text.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let split = s
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{s}` has no unit (use ms, s, m, h or d)"))?;
+        .ok_or_else(|| DurationError::NoUnit(s.to_owned()))?;
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration like `30s`, `10m`, `1h` or `7d`"))?;
+        .map_err(|_| DurationError::NotADuration(s.to_owned()))?;
     let secs = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
         "d" => n.checked_mul(86_400),
-        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m, h or d)")),
+        _ => return Err(DurationError::UnknownUnit(s.to_owned())),
     };
     secs.map(Duration::from_secs)
-        .ok_or_else(|| format!("`{s}` is too long"))
+        .ok_or_else(|| DurationError::TooLong(s.to_owned()))
 }
 
-// ---------------------------------------------------------------------------------------------
-// The file's shape. Field names are part of the public contract.
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawConfig {
-    #[serde(default)]
-    pub(crate) cluster: Option<RawCluster>,
-    #[serde(default)]
-    pub(crate) sasl: Option<RawSasl>,
-    #[serde(default)]
-    pub(crate) gateway: Option<RawGateway>,
-    #[serde(default)]
-    pub(crate) providers: Vec<Spanned<RawProvider>>,
-    #[serde(default)]
-    pub(crate) pools: Vec<Spanned<RawPool>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawCluster {
-    pub(crate) id: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(crate) require_logical_cluster: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSasl {
-    pub(crate) challenge_scope: Option<String>,
-    pub(crate) challenge_openid_configuration: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawGateway {
-    #[serde(default)]
-    pub(crate) allow_plaintext: bool,
-    #[serde(default)]
-    pub(crate) pass_through: Vec<Spanned<String>>,
-    pub(crate) login_timeout: Option<Spanned<String>>,
-    pub(crate) idle_timeout: Option<Spanned<String>>,
-    pub(crate) max_session_lifetime: Option<Spanned<String>>,
-    pub(crate) max_frame_bytes: Option<Spanned<i64>>,
-    pub(crate) max_connections: Option<Spanned<i64>>,
-    pub(crate) max_connections_per_peer: Option<Spanned<i64>>,
-    pub(crate) failure_delay: Option<Spanned<String>>,
-    pub(crate) max_failure_delay: Option<Spanned<String>>,
-    pub(crate) metrics_listen: Option<Spanned<String>>,
-    pub(crate) routing: Option<Spanned<String>>,
-    pub(crate) node_ids: Option<Spanned<String>>,
-    pub(crate) node_port_base: Option<Spanned<i64>>,
-    pub(crate) sni_node_pattern: Option<Spanned<String>>,
-    pub(crate) metadata_refresh_interval: Option<Spanned<String>>,
-    pub(crate) drain_timeout: Option<Spanned<String>>,
-    pub(crate) max_connection_age: Option<Spanned<String>>,
-    pub(crate) upstream: Option<upstream::RawUpstream>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawProvider {
-    pub(crate) id: Spanned<String>,
-    pub(crate) issuer: Spanned<String>,
-    pub(crate) discovery_url: Option<Spanned<String>>,
-    pub(crate) jwks_uri: Option<Spanned<String>>,
-    pub(crate) jwks_file: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(crate) audiences: Option<Spanned<Vec<String>>>,
-    pub(crate) algorithms: Option<Spanned<Vec<String>>>,
-    pub(crate) clock_skew: Option<Spanned<String>>,
-    pub(crate) require_claims: Option<Vec<String>>,
-    pub(crate) token_types: Option<Spanned<Vec<String>>>,
-    pub(crate) max_token_lifetime: Option<Spanned<String>>,
-    pub(crate) refresh_interval: Option<Spanned<String>>,
-    pub(crate) min_refresh_interval: Option<Spanned<String>>,
-    pub(crate) max_stale: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(crate) insecure_allow_http: bool,
-    #[serde(default)]
-    pub(crate) allow_any_audience: bool,
-    #[serde(default)]
-    pub(crate) start_empty: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPool {
-    pub(crate) id: Spanned<String>,
-    pub(crate) provider: Spanned<String>,
-    pub(crate) identity_claim: Option<Spanned<String>>,
-    pub(crate) filter: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(crate) grants: Vec<Spanned<RawGrant>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawGrant {
-    pub(crate) role: Option<Spanned<String>>,
-    pub(crate) allow: Option<Spanned<Vec<String>>>,
-    pub(crate) deny: Option<Spanned<Vec<String>>>,
-    pub(crate) resource: Spanned<String>,
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/// Collects errors with file and line while a configuration is checked.
-pub(crate) struct Diagnostics<'a> {
-    file: &'a str,
-    text: &'a str,
-    pub(crate) errors: Vec<ConfigError>,
-}
-
-impl<'a> Diagnostics<'a> {
-    pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
-        Diagnostics {
-            file,
-            text,
-            errors: Vec::new(),
+/// Reads the duration field `name` of `section`, when it is set, reporting what is wrong with
+/// it: not a duration, or zero where `nonzero` asks for more.
+pub(crate) fn duration_field(
+    d: &mut Diagnostics<'_>,
+    section: &Section,
+    name: &str,
+    value: &Option<Spanned<String>>,
+    nonzero: bool,
+) -> Option<Duration> {
+    let v = value.as_ref()?;
+    match parse_duration(v.get_ref()) {
+        Ok(dur) if nonzero && dur.is_zero() => {
+            d.error(
+                Some(&v.span()),
+                section.field(name),
+                "must be more than zero",
+            );
+            None
         }
-    }
-
-    pub(crate) fn line_of(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
-    }
-
-    pub(crate) fn error(
-        &mut self,
-        span: Option<&Range<usize>>,
-        context: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        let line = span.map(|s| self.line_of(s));
-        self.errors.push(ConfigError {
-            file: self.file.to_owned(),
-            line,
-            context: context.into(),
-            message: message.into(),
-        });
+        Ok(dur) => Some(dur),
+        Err(e) => {
+            d.error(Some(&v.span()), section.field(name), e.to_string());
+            None
+        }
     }
 }
 
@@ -267,63 +123,44 @@ pub struct ProviderConfig {
     pub store: KeyStoreConfig,
 }
 
-fn duration_field(
-    d: &mut Diagnostics<'_>,
-    ctx: &str,
-    name: &str,
-    value: &Option<Spanned<String>>,
-) -> Option<Duration> {
-    let v = value.as_ref()?;
-    match parse_duration(v.get_ref()) {
-        Ok(dur) => Some(dur),
-        Err(msg) => {
-            d.error(Some(&v.span()), format!("{ctx}, field `{name}`"), msg);
-            None
-        }
-    }
-}
-
 /// Checks one provider entry, resolving a relative `jwks_file` against `base_dir`.
 pub(crate) fn check_provider(
     d: &mut Diagnostics<'_>,
     raw: &Spanned<RawProvider>,
+    position: usize,
     base_dir: &Path,
 ) -> Option<ProviderConfig> {
     let p = raw.get_ref();
     let id = p.id.get_ref().clone();
-    let ctx = format!("provider `{}`", crate::error::clip(&id));
+    let sec = Section::Provider(Entry::new(Some(&id), position));
     let errors_before = d.errors.len();
     if id.is_empty() {
-        d.error(
-            Some(&p.id.span()),
-            format!("{ctx}, field `id`"),
-            "must not be empty",
-        );
+        d.error(Some(&p.id.span()), sec.field("id"), "must not be empty");
     }
 
     let mut builder = Policy::builder(p.issuer.get_ref().clone());
     if p.issuer.get_ref().is_empty() {
         d.error(
             Some(&p.issuer.span()),
-            format!("{ctx}, field `issuer`"),
+            sec.field("issuer"),
             "must not be empty",
         );
     }
     match (&p.audiences, p.allow_any_audience) {
         (Some(a), false) if a.get_ref().is_empty() => d.error(
             Some(&a.span()),
-            format!("{ctx}, field `audiences`"),
+            sec.field("audiences"),
             "is empty: list the audiences, or set allow_any_audience = true",
         ),
         (Some(a), false) => builder = builder.audiences(a.get_ref().iter().cloned()),
         (None, false) => d.error(
             Some(&raw.span()),
-            format!("{ctx}, field `audiences`"),
+            sec.field("audiences"),
             "is missing: list the audiences, or set allow_any_audience = true",
         ),
         (Some(a), true) => d.error(
             Some(&a.span()),
-            format!("{ctx}, field `audiences`"),
+            sec.field("audiences"),
             "cannot be combined with allow_any_audience = true",
         ),
         (None, true) => builder = builder.dangerous_allow_any_audience(),
@@ -333,23 +170,15 @@ pub(crate) fn check_provider(
         for name in algs.get_ref() {
             match name.parse::<Algorithm>() {
                 Ok(a) => parsed.push(a),
-                Err(e) => d.error(
-                    Some(&algs.span()),
-                    format!("{ctx}, field `algorithms`"),
-                    e.to_string(),
-                ),
+                Err(e) => d.error(Some(&algs.span()), sec.field("algorithms"), e.to_string()),
             }
         }
         if algs.get_ref().is_empty() {
-            d.error(
-                Some(&algs.span()),
-                format!("{ctx}, field `algorithms`"),
-                "is empty",
-            );
+            d.error(Some(&algs.span()), sec.field("algorithms"), "is empty");
         }
         builder = builder.algorithms(parsed);
     }
-    if let Some(skew) = duration_field(d, &ctx, "clock_skew", &p.clock_skew) {
+    if let Some(skew) = duration_field(d, &sec, "clock_skew", &p.clock_skew, false) {
         builder = builder.clock_skew(skew);
     }
     if let Some(claims) = &p.require_claims {
@@ -357,15 +186,11 @@ pub(crate) fn check_provider(
     }
     if let Some(types) = &p.token_types {
         if types.get_ref().is_empty() {
-            d.error(
-                Some(&types.span()),
-                format!("{ctx}, field `token_types`"),
-                "is empty",
-            );
+            d.error(Some(&types.span()), sec.field("token_types"), "is empty");
         }
         builder = builder.token_types(types.get_ref().iter());
     }
-    if let Some(max) = duration_field(d, &ctx, "max_token_lifetime", &p.max_token_lifetime) {
+    if let Some(max) = duration_field(d, &sec, "max_token_lifetime", &p.max_token_lifetime, false) {
         builder = builder.max_lifetime(max);
     }
 
@@ -377,13 +202,19 @@ pub(crate) fn check_provider(
         },
         ..KeyStoreConfig::default()
     };
-    if let Some(v) = duration_field(d, &ctx, "refresh_interval", &p.refresh_interval) {
+    if let Some(v) = duration_field(d, &sec, "refresh_interval", &p.refresh_interval, false) {
         store.refresh_interval = v;
     }
-    if let Some(v) = duration_field(d, &ctx, "min_refresh_interval", &p.min_refresh_interval) {
+    if let Some(v) = duration_field(
+        d,
+        &sec,
+        "min_refresh_interval",
+        &p.min_refresh_interval,
+        false,
+    ) {
         store.min_refresh_interval = v;
     }
-    if let Some(v) = duration_field(d, &ctx, "max_stale", &p.max_stale) {
+    if let Some(v) = duration_field(d, &sec, "max_stale", &p.max_stale, false) {
         store.max_stale = v;
     }
 
@@ -395,7 +226,7 @@ pub(crate) fn check_provider(
     let given: Vec<_> = sources.into_iter().flatten().collect();
     let source = match given.as_slice() {
         [(field, value)] => {
-            let field_ctx = format!("{ctx}, field `{field}`");
+            let place = sec.field(field);
             if *field == "jwks_file" {
                 let path = PathBuf::from(value.get_ref());
                 Some(KeySource::JwksFile(if path.is_relative() {
@@ -406,12 +237,12 @@ pub(crate) fn check_provider(
             } else {
                 match Url::parse(value.get_ref()) {
                     Err(e) => {
-                        d.error(Some(&value.span()), field_ctx, format!("is not a URL: {e}"));
+                        d.error(Some(&value.span()), place, format!("is not a URL: {e}"));
                         None
                     }
                     Ok(url) => match crate::fetch::check_url(&url, p.insecure_allow_http) {
                         Err(e) => {
-                            d.error(Some(&value.span()), field_ctx, e.to_string());
+                            d.error(Some(&value.span()), place, e.to_string());
                             None
                         }
                         Ok(()) if *field == "discovery_url" => Some(KeySource::Discovery(url)),
@@ -423,7 +254,7 @@ pub(crate) fn check_provider(
         [] => {
             d.error(
                 Some(&raw.span()),
-                ctx.clone(),
+                sec.whole(),
                 "needs exactly one key source: discovery_url, jwks_uri or jwks_file",
             );
             None
@@ -431,7 +262,7 @@ pub(crate) fn check_provider(
         [_, (field, value), ..] => {
             d.error(
                 Some(&value.span()),
-                format!("{ctx}, field `{field}`"),
+                sec.field(field),
                 "only one of discovery_url, jwks_uri and jwks_file may be set",
             );
             None
@@ -443,7 +274,7 @@ pub(crate) fn check_provider(
         Err(e) => {
             // Most policy errors were already reported with their field; report the rest.
             if d.errors.len() == errors_before {
-                d.error(Some(&raw.span()), ctx.clone(), e.to_string());
+                d.error(Some(&raw.span()), sec.whole(), e.to_string());
             }
             None
         }
@@ -457,19 +288,6 @@ pub(crate) fn check_provider(
         source: source?,
         store,
     })
-}
-
-/// Parses TOML text into the raw shape, reporting syntax errors, unknown fields and wrong types
-/// with their line.
-pub(crate) fn parse_raw(d: &mut Diagnostics<'_>, text: &str) -> Option<RawConfig> {
-    match toml::from_str::<RawConfig>(text) {
-        Ok(raw) => Some(raw),
-        Err(e) => {
-            let span = e.span();
-            d.error(span.as_ref(), "", e.message().trim().replace('\n', " "));
-            None
-        }
-    }
 }
 
 /// The `[cluster]` section.
@@ -646,6 +464,7 @@ impl Default for GatewayConfig {
 }
 
 fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> GatewayConfig {
+    let sec = Section::Gateway;
     let mut g = GatewayConfig {
         allow_plaintext: raw.allow_plaintext,
         ..GatewayConfig::default()
@@ -658,13 +477,13 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric()) {
             d.error(
                 Some(&name.span()),
-                "[gateway], field `pass_through`",
-                format!("`{}` is not a Kafka API name", crate::error::clip(n)),
+                sec.field("pass_through"),
+                format!("`{}` is not a Kafka API name", clip(n)),
             );
         } else if raw.pass_through[..i].iter().any(|e| e.get_ref() == n) {
             d.error(
                 Some(&name.span()),
-                "[gateway], field `pass_through`",
+                sec.field("pass_through"),
                 format!("`{n}` is listed twice"),
             );
         }
@@ -674,44 +493,33 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
             line,
         });
     }
-    let mut duration = |field: &Option<Spanned<String>>, name: &str, out: &mut Duration| {
-        if let Some(v) = field {
-            match parse_duration(v.get_ref()) {
-                Ok(x) if !x.is_zero() => *out = x,
-                Ok(_) => d.error(
-                    Some(&v.span()),
-                    format!("[gateway], field `{name}`"),
-                    "must be more than zero",
-                ),
-                Err(e) => d.error(Some(&v.span()), format!("[gateway], field `{name}`"), e),
-            }
-        }
-    };
-    duration(&raw.login_timeout, "login_timeout", &mut g.login_timeout);
-    duration(&raw.idle_timeout, "idle_timeout", &mut g.idle_timeout);
-    let mut cap = Duration::MAX;
-    duration(&raw.max_session_lifetime, "max_session_lifetime", &mut cap);
-    g.max_session_lifetime = (cap != Duration::MAX).then_some(cap);
-    duration(&raw.failure_delay, "failure_delay", &mut g.failure_delay);
-    duration(&raw.drain_timeout, "drain_timeout", &mut g.drain_timeout);
-    let mut age = Duration::MAX;
-    duration(&raw.max_connection_age, "max_connection_age", &mut age);
-    g.max_connection_age = (age != Duration::MAX).then_some(age);
-    duration(
-        &raw.metadata_refresh_interval,
-        "metadata_refresh_interval",
-        &mut g.metadata_refresh_interval,
-    );
-    duration(
-        &raw.max_failure_delay,
-        "max_failure_delay",
-        &mut g.max_failure_delay,
-    );
+    let mut duration =
+        |value: &Option<Spanned<String>>, name: &str| duration_field(d, &sec, name, value, true);
+    if let Some(x) = duration(&raw.login_timeout, "login_timeout") {
+        g.login_timeout = x;
+    }
+    if let Some(x) = duration(&raw.idle_timeout, "idle_timeout") {
+        g.idle_timeout = x;
+    }
+    g.max_session_lifetime = duration(&raw.max_session_lifetime, "max_session_lifetime");
+    if let Some(x) = duration(&raw.failure_delay, "failure_delay") {
+        g.failure_delay = x;
+    }
+    if let Some(x) = duration(&raw.drain_timeout, "drain_timeout") {
+        g.drain_timeout = x;
+    }
+    g.max_connection_age = duration(&raw.max_connection_age, "max_connection_age");
+    if let Some(x) = duration(&raw.metadata_refresh_interval, "metadata_refresh_interval") {
+        g.metadata_refresh_interval = x;
+    }
+    if let Some(x) = duration(&raw.max_failure_delay, "max_failure_delay") {
+        g.max_failure_delay = x;
+    }
     if g.max_failure_delay < g.failure_delay {
         let span = raw.max_failure_delay.as_ref().map(Spanned::span);
         d.error(
             span.as_ref(),
-            "[gateway], field `max_failure_delay`",
+            sec.field("max_failure_delay"),
             "must not be less than `failure_delay`",
         );
     }
@@ -723,7 +531,7 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
             .map(Spanned::span);
         d.error(
             span.as_ref(),
-            "[gateway], field `max_failure_delay`",
+            sec.field("max_failure_delay"),
             "must be less than `login_timeout`, or a throttled client never hears why it failed",
         );
     }
@@ -736,7 +544,7 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
                 } else {
                     d.error(
                         Some(&v.span()),
-                        format!("[gateway], field `{name}`"),
+                        sec.field(name),
                         format!("must be between {min} and {max}"),
                     );
                 }
@@ -768,7 +576,7 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
             Ok(a) => g.metrics_listen = Some(a),
             Err(_) => d.error(
                 Some(&addr.span()),
-                "[gateway], field `metrics_listen`",
+                sec.field("metrics_listen"),
                 "is not an IP address and port, such as 127.0.0.1:9464",
             ),
         }
@@ -779,21 +587,22 @@ fn check_gateway(d: &mut Diagnostics<'_>, raw: &RawGateway, base_dir: &Path) -> 
 
 /// The `[gateway]` routing fields: `routing`, `node_ids`, `node_port_base`, `sni_node_pattern`.
 fn check_routing(d: &mut Diagnostics<'_>, raw: &RawGateway, g: &mut GatewayConfig) {
+    let sec = Section::Gateway;
     if let Some(r) = &raw.routing {
         match r.get_ref().as_str() {
             "ports" => g.routing = Routing::Ports,
             "sni" => g.routing = Routing::Sni,
             other => d.error(
                 Some(&r.span()),
-                "[gateway], field `routing`",
-                format!("`{}` is not `ports` or `sni`", crate::error::clip(other)),
+                sec.field("routing"),
+                format!("`{}` is not `ports` or `sni`", clip(other)),
             ),
         }
     }
     if let Some(ids) = &raw.node_ids {
         match parse_node_ids(ids.get_ref()) {
             Ok(ranges) => g.node_ids = ranges,
-            Err(e) => d.error(Some(&ids.span()), "[gateway], field `node_ids`", e),
+            Err(e) => d.error(Some(&ids.span()), sec.field("node_ids"), e),
         }
     }
     let highest = g.node_ids.iter().map(|&(_, hi)| hi).max().unwrap_or(0);
@@ -802,13 +611,13 @@ fn check_routing(d: &mut Diagnostics<'_>, raw: &RawGateway, g: &mut GatewayConfi
         if g.routing == Routing::Sni {
             d.error(
                 Some(&base.span()),
-                "[gateway], field `node_port_base`",
+                sec.field("node_port_base"),
                 "applies to `routing = \"ports\"` only",
             );
         } else if !(1..=65535).contains(&n) || n + i64::from(highest) > 65535 {
             d.error(
                 Some(&base.span()),
-                "[gateway], field `node_port_base`",
+                sec.field("node_port_base"),
                 format!(
                     "must be a port such that `node_port_base` + the highest node id ({highest}) is at most 65535"
                 ),
@@ -817,19 +626,20 @@ fn check_routing(d: &mut Diagnostics<'_>, raw: &RawGateway, g: &mut GatewayConfi
             g.node_port_base = u16::try_from(n).ok();
         }
     }
+    let pattern = sec.field("sni_node_pattern");
     match (&raw.sni_node_pattern, g.routing) {
         (Some(p), Routing::Sni) => match check_node_pattern(p.get_ref()) {
             Ok(()) => g.sni_node_pattern = Some(p.get_ref().to_ascii_lowercase()),
-            Err(e) => d.error(Some(&p.span()), "[gateway], field `sni_node_pattern`", e),
+            Err(e) => d.error(Some(&p.span()), pattern, e),
         },
         (Some(p), Routing::Ports) => d.error(
             Some(&p.span()),
-            "[gateway], field `sni_node_pattern`",
+            pattern,
             "applies to `routing = \"sni\"` only",
         ),
         (None, Routing::Sni) => d.error(
             raw.routing.as_ref().map(Spanned::span).as_ref(),
-            "[gateway], field `sni_node_pattern`",
+            pattern,
             "is required with `routing = \"sni\"` (such as `b{node_id}.kafka.example.com`)",
         ),
         (None, Routing::Ports) => {}
@@ -848,7 +658,7 @@ pub fn parse_node_ids(s: &str) -> Result<Vec<(i32, i32)>, String> {
             x.trim().parse::<u16>().map(i32::from).map_err(|_| {
                 format!(
                     "`{}` is not a node id or a range such as `0-15`",
-                    crate::error::clip(part)
+                    clip(part)
                 )
             })
         };
@@ -873,7 +683,7 @@ fn check_node_pattern(p: &str) -> Result<(), String> {
     if p.matches("{node_id}").count() != 1 {
         return Err(format!(
             "`{}` must contain `{{node_id}}` exactly once",
-            crate::error::clip(p)
+            clip(p)
         ));
     }
     let rest = p.replace("{node_id}", "0");
@@ -893,7 +703,7 @@ fn check_node_pattern(p: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "`{}` is not a DNS name pattern such as `b{{node_id}}.kafka.example.com`",
-            crate::error::clip(p)
+            clip(p)
         ))
     }
 }
@@ -922,8 +732,10 @@ fn check_node_pattern(p: &str) -> Result<(), String> {
 /// let config = Config::parse(text, "poolgate.toml", std::path::Path::new(".")).unwrap();
 /// assert_eq!(config.pools().pools()[0].id(), "analytics");
 ///
+/// // Every error at once, in file order (those without a line last).
 /// let err = Config::parse("[[pools]]\nid = 1\n", "bad.toml", std::path::Path::new(".")).unwrap_err();
-/// assert!(err.to_string().starts_with("bad.toml:2"));
+/// assert!(err.0[0].to_string().starts_with("bad.toml:2: pool 1, field `id`: invalid type"));
+/// assert_eq!(err.0[1].to_string(), "bad.toml: no `[[providers]]` configured");
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -947,7 +759,8 @@ impl Config {
             ConfigErrors(vec![ConfigError {
                 file: file.clone(),
                 line: None,
-                context: String::new(),
+                section: Section::File,
+                field: None,
                 message: format!("cannot read: {e}"),
             }])
         })?;
@@ -963,7 +776,7 @@ impl Config {
     pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         let mut d = Diagnostics::new(file, text);
         let Some(raw) = parse_raw(&mut d, text) else {
-            return Err(ConfigErrors(d.errors));
+            return Err(d.finish());
         };
         let cluster = match &raw.cluster {
             None => ClusterConfig::default(),
@@ -973,14 +786,14 @@ impl Config {
                 {
                     d.error(
                         Some(&id.span()),
-                        "[cluster], field `id`",
+                        Section::Cluster.field("id"),
                         "must not be empty",
                     );
                 }
                 if c.require_logical_cluster && c.id.is_none() {
                     d.error(
                         None,
-                        "[cluster], field `require_logical_cluster`",
+                        Section::Cluster.field("require_logical_cluster"),
                         "needs `id` to be set",
                     );
                 }
@@ -998,7 +811,7 @@ impl Config {
                 {
                     d.error(
                         Some(&url.span()),
-                        "[sasl], field `challenge_openid_configuration`",
+                        Section::Sasl.field("challenge_openid_configuration"),
                         "is not a URL",
                     );
                 }
@@ -1016,38 +829,33 @@ impl Config {
             .as_ref()
             .map(|g| check_gateway(&mut d, g, base_dir))
             .unwrap_or_default();
-        if raw.providers.is_empty() {
-            d.error(None, "", "no `[[providers]]` configured");
+        if raw.provider_ids.is_empty() {
+            d.error(None, Section::File.whole(), "no `[[providers]]` configured");
         }
         let mut providers = Vec::new();
         for (i, raw_provider) in raw.providers.iter().enumerate() {
             let p = raw_provider.get_ref();
             let earlier = &raw.providers[..i];
+            let sec = Section::Provider(Entry::new(Some(p.id.get_ref()), i + 1));
             if earlier
                 .iter()
                 .any(|q| q.get_ref().id.get_ref() == p.id.get_ref())
             {
-                let ctx = format!(
-                    "provider `{}`, field `id`",
-                    crate::error::clip(p.id.get_ref())
-                );
-                d.error(Some(&p.id.span()), ctx, "is used by an earlier provider");
+                let place = sec.field("id");
+                d.error(Some(&p.id.span()), place, "is used by an earlier provider");
             }
             if earlier
                 .iter()
                 .any(|q| q.get_ref().issuer.get_ref() == p.issuer.get_ref())
             {
-                let ctx = format!(
-                    "provider `{}`, field `issuer`",
-                    crate::error::clip(p.id.get_ref())
-                );
+                let place = sec.field("issuer");
                 d.error(
                     Some(&p.issuer.span()),
-                    ctx,
+                    place,
                     "is the issuer of an earlier provider",
                 );
             }
-            if let Some(provider) = check_provider(&mut d, raw_provider, base_dir) {
+            if let Some(provider) = check_provider(&mut d, raw_provider, i + 1, base_dir) {
                 providers.push(provider);
             }
         }
@@ -1055,20 +863,18 @@ impl Config {
         for (i, raw_pool) in raw.pools.iter().enumerate() {
             let earlier = &raw.pools[..i];
             let id = raw_pool.get_ref().id.get_ref();
+            let entry = Entry::new(Some(id), i + 1);
             if earlier.iter().any(|q| q.get_ref().id.get_ref() == id) {
-                let ctx = format!("pool `{}`, field `id`", crate::error::clip(id));
-                d.error(
-                    Some(&raw_pool.get_ref().id.span()),
-                    ctx,
-                    "is used by an earlier pool",
-                );
+                let span = raw_pool.get_ref().id.span();
+                let place = Section::Pool(entry.clone()).field("id");
+                d.error(Some(&span), place, "is used by an earlier pool");
             }
-            if let Some(pool) = check_pool(&mut d, raw_pool, &raw.providers) {
+            if let Some(pool) = check_pool(&mut d, raw_pool, &entry, &raw.provider_ids) {
                 pools.push(pool);
             }
         }
         if !d.errors.is_empty() {
-            return Err(ConfigErrors(d.errors));
+            return Err(d.finish());
         }
         let pools = PoolSet::new(pools, providers.len());
         Ok(Config {
@@ -1115,30 +921,28 @@ impl Config {
 fn check_pool(
     d: &mut Diagnostics<'_>,
     raw: &Spanned<RawPool>,
-    providers: &[Spanned<RawProvider>],
+    pool: &Entry,
+    provider_ids: &[Option<String>],
 ) -> Option<Pool> {
     let p = raw.get_ref();
+    let sec = Section::Pool(pool.clone());
     let id = p.id.get_ref().clone();
-    let ctx = format!("pool `{}`", crate::error::clip(&id));
     let before = d.errors.len();
     if id.is_empty() || id.contains(|c: char| c == ',' || c.is_whitespace() || c.is_control()) {
         d.error(
             Some(&p.id.span()),
-            format!("{ctx}, field `id`"),
+            sec.field("id"),
             "must be non-empty, without commas, spaces or control characters",
         );
     }
-    let provider = providers
+    let provider = provider_ids
         .iter()
-        .position(|q| q.get_ref().id.get_ref() == p.provider.get_ref());
+        .position(|q| q.as_deref() == Some(p.provider.get_ref()));
     if provider.is_none() {
         d.error(
             Some(&p.provider.span()),
-            format!("{ctx}, field `provider`"),
-            format!(
-                "no provider has id `{}`",
-                crate::error::clip(p.provider.get_ref())
-            ),
+            sec.field("provider"),
+            format!("no provider has id `{}`", clip(p.provider.get_ref())),
         );
     }
     let identity_src = p
@@ -1148,28 +952,23 @@ fn check_pool(
     let identity = ClaimExpr::compile(identity_src)
         .map_err(|e| {
             let span = p.identity_claim.as_ref().map(Spanned::span);
-            d.error(
-                span.as_ref(),
-                format!("{ctx}, field `identity_claim`"),
-                e.to_string(),
-            );
+            d.error(span.as_ref(), sec.field("identity_claim"), e.to_string());
         })
         .ok();
     let filter_src = p.filter.as_ref().map_or("true", |s| s.get_ref().as_str());
     let filter = Filter::compile(filter_src)
         .map_err(|e| {
             let span = p.filter.as_ref().map(Spanned::span);
-            d.error(
-                span.as_ref(),
-                format!("{ctx}, field `filter`"),
-                e.to_string(),
-            );
+            d.error(span.as_ref(), sec.field("filter"), e.to_string());
         })
         .ok();
     let mut grants = Vec::new();
     for (i, g) in p.grants.iter().enumerate() {
-        let gctx = format!("{ctx}, grant {}", i + 1);
-        if let Some(t) = check_grant(d, g, &gctx) {
+        let grant = Section::Grant {
+            pool: pool.clone(),
+            n: i + 1,
+        };
+        if let Some(t) = check_grant(d, g, &grant) {
             grants.push(t);
         }
     }
@@ -1189,7 +988,7 @@ fn check_pool(
 fn check_grant(
     d: &mut Diagnostics<'_>,
     raw: &Spanned<RawGrant>,
-    ctx: &str,
+    sec: &Section,
 ) -> Option<GrantTemplate> {
     let g = raw.get_ref();
     let ops = |d: &mut Diagnostics<'_>, field: &str, list: &Spanned<Vec<String>>| {
@@ -1197,11 +996,7 @@ fn check_grant(
         for name in list.get_ref() {
             match name.parse::<Operation>() {
                 Ok(op) => set.insert(op),
-                Err(e) => d.error(
-                    Some(&list.span()),
-                    format!("{ctx}, field `{field}`"),
-                    e.to_string(),
-                ),
+                Err(e) => d.error(Some(&list.span()), sec.field(field), e.to_string()),
             }
         }
         set
@@ -1210,11 +1005,7 @@ fn check_grant(
         (Some(role), None, None) => match role.get_ref().parse::<Role>() {
             Ok(r) => (Effect::Allow, GrantOps::Role(r)),
             Err(e) => {
-                d.error(
-                    Some(&role.span()),
-                    format!("{ctx}, field `role`"),
-                    e.to_string(),
-                );
+                d.error(Some(&role.span()), sec.field("role"), e.to_string());
                 return None;
             }
         },
@@ -1223,7 +1014,7 @@ fn check_grant(
         _ => {
             d.error(
                 Some(&raw.span()),
-                ctx.to_owned(),
+                sec.whole(),
                 "needs exactly one of `role`, `allow` and `deny`",
             );
             return None;
@@ -1232,11 +1023,8 @@ fn check_grant(
     match GrantTemplate::parse(effect, what, g.resource.get_ref()) {
         Ok(t) => Some(t),
         Err(e) => {
-            d.error(
-                Some(&g.resource.span()),
-                format!("{ctx}, field `resource`"),
-                e.to_string(),
-            );
+            let span = g.resource.span();
+            d.error(Some(&span), sec.field("resource"), e.to_string());
             None
         }
     }
@@ -1248,21 +1036,44 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for bad in [
-            "",
-            "s",
-            "10",
-            "10x",
-            "-1s",
-            "1.5h",
-            "99999999999999999999d",
-            "184467440737095516d",
+        for (text, secs) in [
+            ("0s", 0),
+            ("45s", 45),
+            ("10m", 600),
+            ("1h", 3600),
+            ("7d", 604_800),
         ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        use DurationError::*;
+        let no_unit = |s: &str| NoUnit(s.to_owned());
+        let not_one = |s: &str| NotADuration(s.to_owned());
+        let unknown = |s: &str| UnknownUnit(s.to_owned());
+        for (bad, why) in [
+            ("", NoUnit(String::new())),
+            ("10", no_unit("10")),
+            ("s", not_one("s")),
+            ("-1s", not_one("-1s")),
+            ("99999999999999999999d", not_one("99999999999999999999d")),
+            ("10x", unknown("10x")),
+            ("1.5h", unknown("1.5h")),
+            ("30 s", unknown("30 s")),
+            (
+                "184467440737095516d",
+                TooLong("184467440737095516d".to_owned()),
+            ),
+        ] {
+            assert_eq!(parse_duration(bad), Err(why), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("30 seconds").unwrap_err().to_string(),
+            "`30 seconds` has an unknown unit (use ms, s, m, h or d)"
+        );
     }
 
     fn gateway_of(toml_text: &str) -> (GatewayConfig, Vec<String>) {
@@ -1366,8 +1177,8 @@ mod tests {
         let mut d = Diagnostics::new("c.toml", toml_text);
         let raw = parse_raw(&mut d, toml_text);
         if let Some(raw) = raw {
-            for p in &raw.providers {
-                check_provider(&mut d, p, Path::new("/etc/poolgate"));
+            for (i, p) in raw.providers.iter().enumerate() {
+                check_provider(&mut d, p, i + 1, Path::new("/etc/poolgate"));
             }
         }
         d.errors.iter().map(ToString::to_string).collect()
@@ -1395,9 +1206,13 @@ mod tests {
         let errs = provider_errors(
             "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_url = \"https://x\"\n",
         );
-        assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("c.toml:5"), "{errs:?}");
-        assert!(errs[0].contains("jwks_url"), "{errs:?}");
+        // The typo, with a hint; and what it leaves out (the provider has no key source now).
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("c.toml:5: provider `op`, field `jwks_url`: unknown field (did you mean `jwks_uri`?)"),
+            "{errs:?}"
+        );
+        assert!(errs[1].contains("exactly one key source"), "{errs:?}");
 
         let errs = provider_errors(
             "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\n",
@@ -1425,6 +1240,17 @@ mod tests {
         match Config::parse(&text, "c.toml", Path::new(".")) {
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// For each `(text after PROVIDER, error)`, some error contains the error.
+    fn assert_reported(cases: &[(&str, &str)]) {
+        for (text, want) in cases {
+            let errs = config_errors(text);
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "want {want:?} in {errs:?}"
+            );
         }
     }
 
@@ -1480,13 +1306,7 @@ mod tests {
                 "c.toml:10: pool `p`, field `id`: is used by an earlier pool",
             ),
         ];
-        for (pools, want) in cases {
-            let errs = config_errors(pools);
-            assert!(
-                errs.iter().any(|e| e.contains(want)),
-                "want {want:?} in {errs:?}"
-            );
-        }
+        assert_reported(&cases);
         assert!(config_errors("[[pools]]\nid = \"p\"\nprovider = \"op\"\n").is_empty());
     }
 
@@ -1496,6 +1316,106 @@ mod tests {
             "[[pools]]\nid = \"a\"\nprovider = \"x\"\n[[pools]]\nid = \"b\"\nprovider = \"op\"\nfilter = '1'\n",
         );
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_in_every_section() {
+        // (text after PROVIDER, its first line being line 6; the error's start)
+        let cases = [
+            (
+                "[cluster]\ncolour = 1\n",
+                "c.toml:7: [cluster], field `colour`: unknown field",
+            ),
+            (
+                "[sasl]\nchallenge_scop = \"k\"\n",
+                "c.toml:7: [sasl], field `challenge_scop`: unknown field (did you mean `challenge_scope`?)",
+            ),
+            (
+                "[gateway]\nallow_plaintext = true\ncolour = 1\n",
+                "c.toml:8: [gateway], field `colour`: unknown field",
+            ),
+            (
+                "[gateway.upstream]\ncolour = 1\n",
+                "c.toml:7: [gateway.upstream], field `colour`: unknown field",
+            ),
+            (
+                "[[providers]]\nid = \"two\"\ncolour = 1\n",
+                "c.toml:8: provider `two`, field `colour`: unknown field",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\ncolour = 1\n",
+                "c.toml:9: pool `p`, field `colour`: unknown field",
+            ),
+            (
+                "[[pools]]\nid = \"p\"\nprovider = \"op\"\n[[pools.grants]]\nrole = \"DeveloperRead\"\nresource = \"Topic:x\"\ncolour = 1\n",
+                "c.toml:12: pool `p`, grant 1, field `colour`: unknown field",
+            ),
+            (
+                "[pool]\nid = \"p\"\n",
+                "c.toml:6: field `pool`: unknown field (did you mean `pools`?)",
+            ),
+        ];
+        assert_reported(&cases);
+        let top = format!("colour = 1\n{PROVIDER}");
+        let errs = Config::parse(&top, "c.toml", Path::new(".")).unwrap_err();
+        assert!(
+            errs.to_string()
+                .starts_with("c.toml:1: field `colour`: unknown field, expected one of `cluster`"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn every_section_is_read_even_when_another_has_errors() {
+        let errs = config_errors(concat!(
+            "[cluster]\nid = \"lkc-1\"\nlogical = true\n",
+            "[gateway]\nidle_timeout = \"5 minutes\"\n",
+            "[[pools]]\nid = \"a\"\nprovider = \"op\"\nfliter = 'true'\n",
+            "[[pools]]\nid = \"b\"\nprovider = \"op\"\nfilter = '1 +'\n",
+            "[[pools]]\nid = 3\nprovider = \"op\"\n",
+            "[[pools]]\nprovider = \"op\"\n[[pools.grants]]\nrole = \"Boss\"\nresource = \"Topic:x\"\n",
+        ));
+        let want = [
+            "c.toml:8: [cluster], field `logical`: unknown field",
+            "c.toml:10: [gateway], field `idle_timeout`: `5 minutes` has an unknown unit",
+            "c.toml:14: pool `a`, field `fliter`: unknown field (did you mean `filter`?)",
+            "c.toml:18: pool `b`, field `filter`",
+            "c.toml:20: pool 3, field `id`: invalid type: integer `3`, expected a string",
+            "c.toml:22: pool 4: missing field `id`",
+        ];
+        assert_eq!(errs.len(), want.len(), "{errs:#?}");
+        for (e, want) in errs.iter().zip(want) {
+            assert!(e.starts_with(want), "want {want:?}, got {e:?}");
+        }
+    }
+
+    #[test]
+    fn errors_carry_their_section_id_and_field() {
+        let text = format!(
+            "{PROVIDER}[[pools]]\nid = \"p\"\nprovider = \"op\"\ncolour = 1\n[sasl]\nscope = 1\n"
+        );
+        let errs = Config::parse(&text, "c.toml", Path::new("."))
+            .unwrap_err()
+            .0;
+        let got: Vec<_> = errs
+            .iter()
+            .map(|e| {
+                (
+                    e.line,
+                    e.section.header(),
+                    e.section.id(),
+                    e.field.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(9), "[[pools]]", Some("p"), Some("colour")),
+                (Some(11), "[sasl]", None, Some("scope")),
+            ]
+        );
+        assert_eq!(errs[0].context(), "pool `p`, field `colour`");
     }
 
     #[test]
@@ -1518,7 +1438,7 @@ mod tests {
         let text = "[[providers]]\nid = \"op\"\nissuer = \"https://idp\"\naudiences = [\"kafka\"]\njwks_file = \"keys/jwks.json\"\nmax_stale = \"1d\"\nrequire_claims = [\"sub\"]\n";
         let mut d = Diagnostics::new("c.toml", text);
         let raw = parse_raw(&mut d, text).unwrap();
-        let p = check_provider(&mut d, &raw.providers[0], Path::new("/etc/poolgate")).unwrap();
+        let p = check_provider(&mut d, &raw.providers[0], 1, Path::new("/etc/poolgate")).unwrap();
         assert_eq!(
             p.source,
             KeySource::JwksFile(PathBuf::from("/etc/poolgate/keys/jwks.json"))

@@ -775,6 +775,57 @@ fn config_check_prints_a_summary() {
 }
 
 #[test]
+fn config_check_reports_every_unknown_field_at_once_with_its_section() {
+    let file = "testdata/cli/unknown-fields.toml";
+    let o = run(&["config", "check", file]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    let want = [
+        "error: testdata/cli/unknown-fields.toml:6: [cluster], field `requre_logical_cluster`: unknown field (did you mean `require_logical_cluster`?)",
+        "error: testdata/cli/unknown-fields.toml:13: provider `idp`, field `clock_skew`: `30 seconds` has an unknown unit",
+        "error: testdata/cli/unknown-fields.toml:14: provider `idp`, field `refresh`: unknown field, expected one of `id`, `issuer`",
+        "error: testdata/cli/unknown-fields.toml:19: pool `analytics`, field `fliter`: unknown field (did you mean `filter`?)",
+        "error: testdata/cli/unknown-fields.toml:24: pool `analytics`, grant 1, field `colour`: unknown field",
+    ];
+    assert_eq!(lines.len(), want.len(), "{err}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.starts_with(want), "want {want}\n{err}");
+    }
+
+    let o = run(&["config", "check", file, "--format", "json"]);
+    assert_eq!(code(&o), 2);
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["ok"], false);
+    let errors = r["errors"].as_array().unwrap();
+    let located: Vec<(i64, &str, Option<&str>, &str)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["section"].as_str().unwrap(),
+                e["id"].as_str(),
+                e["field"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        [
+            (6, "[cluster]", None, "requre_logical_cluster"),
+            (13, "[[providers]]", Some("idp"), "clock_skew"),
+            (14, "[[providers]]", Some("idp"), "refresh"),
+            (19, "[[pools]]", Some("analytics"), "fliter"),
+            (24, "[[pools.grants]]", Some("analytics"), "colour"),
+        ]
+    );
+    assert_eq!(
+        errors[4]["context"],
+        "pool `analytics`, grant 1, field `colour`"
+    );
+}
+
+#[test]
 fn config_check_names_the_upstream_login() {
     let env = Env::new("config-check-upstream");
     let mut text = std::fs::read_to_string(env.config()).unwrap();

@@ -10,7 +10,7 @@ use poolgate::authz::{Decision, Operation, Resource};
 use poolgate::config::Config;
 use poolgate::gate::Gate;
 use poolgate::sasl::ClientFirstMessage;
-use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer};
+use poolgate::testkit::{IssuerConfig, SigningAlg, TestIssuer, TestKeys, login_config};
 use poolgate::{ManualClock, UnixTime};
 use serde_json::json;
 
@@ -22,61 +22,6 @@ struct Env {
     gate: Gate,
 }
 
-fn config_text(issuer: &TestIssuer) -> String {
-    format!(
-        r#"
-[cluster]
-id = "lkc-1"
-
-[[providers]]
-id = "op-main"
-issuer = "{iss}"
-discovery_url = "{disc}"
-audiences = ["kafka"]
-insecure_allow_http = true
-require_claims = ["sub"]
-
-[[pools]]
-id = "pool-analytics"
-provider = "op-main"
-filter = '"analytics" in claims.groups'
-
-[[pools.grants]]
-role = "DeveloperRead"
-resource = "Topic:analytics-*"
-
-[[pools.grants]]
-allow = ["Write", "Describe"]
-resource = "Topic:tenant-{{claims.tenant}}-*"
-
-[[pools.grants]]
-deny = ["Read"]
-resource = "Topic:analytics-secret"
-
-[[pools]]
-id = "pool-ops"
-provider = "op-main"
-identity_claim = "claims.client_id"
-filter = 'claims.aud == "kafka" && "ops" in claims.groups'
-
-[[pools.grants]]
-allow = ["All"]
-resource = "Topic:*"
-
-[[pools]]
-id = "pool-svc"
-provider = "op-main"
-filter = 'claims.sub == "svc-orders"'
-
-[[pools.grants]]
-role = "DeveloperWrite"
-resource = "Topic:orders"
-"#,
-        iss = issuer.issuer(),
-        disc = issuer.discovery_url()
-    )
-}
-
 async fn env() -> Env {
     let clock = ManualClock::new(UnixTime::from_secs(START));
     let issuer = TestIssuer::start_with(IssuerConfig {
@@ -85,7 +30,8 @@ async fn env() -> Env {
     })
     .await
     .unwrap();
-    let config = Config::parse(&config_text(&issuer), "gate.toml", Path::new(".")).unwrap();
+    let text = login_config(TestKeys::Issuer(&issuer));
+    let config = Config::parse(&text, "login.toml", Path::new(".")).unwrap();
     let gate = Gate::start_with_clock(config, Arc::new(clock.clone()))
         .await
         .unwrap();

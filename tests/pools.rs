@@ -436,52 +436,6 @@ async fn table() {
     );
 }
 
-/// Every pool needs something the generated claims never have: a `sub` of exactly
-/// `only-this`, a group outside the generated alphabet, a tenant with a `-` (generated tenants
-/// are letters), an e-mail (never generated), or a `sub` starting with `root-`.
-const UNMATCHABLE: &str = r#"
-[[providers]]
-id = "op-a"
-issuer = "{iss:a}"
-discovery_url = "{disc:a}"
-audiences = ["kafka"]
-insecure_allow_http = true
-require_claims = ["sub"]
-
-[[pools]]
-id = "only-sub"
-provider = "op-a"
-filter = 'claims.sub == "only-this"'
-
-[[pools.grants]]
-allow = ["All"]
-resource = "Topic:*"
-
-[[pools]]
-id = "admins"
-provider = "op-a"
-filter = '"zz-admins" in claims.groups'
-
-[[pools.grants]]
-allow = ["All"]
-resource = "Topic:*"
-
-[[pools]]
-id = "tenant"
-provider = "op-a"
-filter = 'has(claims.tenant) && claims.tenant == "t-only" && "ops" in claims.groups'
-
-[[pools]]
-id = "email"
-provider = "op-a"
-filter = 'claims.email.endsWith("@example.com")'
-
-[[pools]]
-id = "root"
-provider = "op-a"
-filter = 'claims.sub.startsWith("root-") || claims.sub in ["only-this", "admin"]'
-"#;
-
 #[test]
 fn claims_matching_no_pool_never_authenticate() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -491,7 +445,9 @@ fn claims_matching_no_pool_never_authenticate() {
         .unwrap();
     let (issuers, gate) = rt.block_on(async {
         let issuers = Issuers::start().await;
-        let config = Config::parse(&issuers.fill(UNMATCHABLE), "unmatchable.toml", &dir()).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/unmatchable.toml");
+        let text = issuers.fill(&std::fs::read_to_string(path).unwrap());
+        let config = Config::parse(&text, "unmatchable.toml", &dir()).unwrap();
         let gate = Gate::start_with_clock(config, Arc::new(issuers.clock.clone()))
             .await
             .unwrap();

@@ -133,7 +133,15 @@ pub(crate) fn run(args: &ConfigCheckArgs, ctx: &Context) -> CliResult {
                     .0
                     .iter()
                     .map(|e| {
-                        json!({"file": e.file, "line": e.line, "context": e.context, "message": e.message})
+                        json!({
+                            "file": e.file,
+                            "line": e.line,
+                            "context": e.context(),
+                            "section": e.section.header(),
+                            "id": e.section.id(),
+                            "field": e.field,
+                            "message": e.message,
+                        })
                     })
                     .collect();
                 let mut out = std::io::stdout().lock();

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
-use super::{Diagnostics, parse_duration};
+use super::{Diagnostics, Place, Section, duration_field};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,10 +165,8 @@ pub struct UpstreamOAuth {
     pub insecure_allow_http: bool,
 }
 
-const CTX: &str = "[gateway.upstream]";
-
-fn field(name: &str) -> String {
-    format!("{CTX}, field `{name}`")
+fn field(name: &str) -> Place {
+    Section::Upstream.field(name)
 }
 
 /// Checks the `[gateway.upstream]` table, resolving relative paths against `base_dir`.
@@ -178,16 +176,9 @@ pub(crate) fn check_upstream(
     base_dir: &Path,
 ) -> UpstreamConfig {
     let mut out = UpstreamConfig::default();
-    if let Some(t) = &raw.connect_timeout {
-        match parse_duration(t.get_ref()) {
-            Ok(x) if !x.is_zero() => out.connect_timeout = x,
-            Ok(_) => d.error(
-                Some(&t.span()),
-                field("connect_timeout"),
-                "must be more than zero",
-            ),
-            Err(e) => d.error(Some(&t.span()), field("connect_timeout"), e),
-        }
+    let timeout = &raw.connect_timeout;
+    if let Some(t) = duration_field(d, &Section::Upstream, "connect_timeout", timeout, true) {
+        out.connect_timeout = t;
     }
     let protocol = raw
         .security_protocol

@@ -12,6 +12,7 @@
 //! # let _ = token; Ok(()) }
 //! ```
 
+mod config;
 mod issuer;
 mod keys;
 mod mint;
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod kafka;
 pub mod stack;
 
+pub use config::{TestKeys, login_config};
 pub use issuer::{
     Client, Counts, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Endpoint, Fault, GARBAGE_BODY,
     IssuerConfig, TestIssuer, WRONG_ISSUER,
