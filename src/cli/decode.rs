@@ -18,7 +18,8 @@ pub struct DecodeArgs {
     /// The token.
     #[arg(value_name = "JWT")]
     pub token: String,
-    /// Show the expiry relative to this time instead of now: RFC 3339 or unix seconds.
+    /// Show the expiry relative to this time instead of now: RFC 3339, unix seconds, or
+    /// unix milliseconds with `ms` (`1796528486000ms`); 13 digits or more without `ms` is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }
