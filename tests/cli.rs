@@ -731,6 +731,104 @@ fn configuration_errors_name_file_line_and_field() {
             "/nonexistent/poolgate.toml",
             "--token",
             "x",
+
+    // Milliseconds (as Kafka and Java write time): refused without `ms`, read with it.
+    let later_ms = format!("{later}000");
+    for cmd in ["check", "explain", "authorize", "decode"] {
+        let mut args = vec![cmd];
+        if cmd == "decode" {
+            args.push(&token);
+        } else {
+            args.extend(["--config", env.config(), "--token", &token]);
+        }
+        if cmd == "authorize" {
+            args.extend(["--operation", "Read", "--resource", "Topic:x"]);
+        }
+        args.extend(["--at", &later_ms]);
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{cmd}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!(
+                "error: --at: `{later_ms}` looks like milliseconds, not unix seconds"
+            )) && err.contains(&format!("`{later_ms}ms`")),
+            "{cmd}: {err}"
+        );
+    }
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--token",
+        &token,
+        "--at",
+        &format!("{later_ms}ms"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["error"]["code"], "expired");
+}
+
+/// Tokens pasted wrong keep the code `malformed` and say what is wrong with them.
+#[test]
+fn malformed_tokens_say_what_they_look_like() {
+    let env = Env::new("check-mistakes");
+    let token = env.analyst().sign();
+    let (head, tail) = token.split_at(20);
+    let jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn";
+    let sasl = format!("n,,\x01auth=Bearer {token}\x01\x01");
+    let cases = [
+        (format!("Bearer {token}"), "starts with `Bearer `"),
+        (
+            jwe.to_owned(),
+            "this is an encrypted JWT (JWE); poolgate verifies signed JWTs (JWS)",
+        ),
+        (format!("{head}\n{tail}"), "whitespace or a line break"),
+        (format!("\"{token}\""), "wrapped in quotes"),
+        (
+            format!(r#"{{"access_token": "{token}", "token_type": "Bearer"}}"#),
+            "JSON object",
+        ),
+        (sasl, "SASL/OAUTHBEARER client message"),
+        (String::new(), "the token is empty"),
+    ];
+    for (input, want) in &cases {
+        let o = run(&[
+            "check",
+            "--config",
+            env.config(),
+            "--token",
+            input,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code(&o), 1, "{want}");
+        let r = &json_lines(&o)[0];
+        assert_eq!(r["error"]["code"], "malformed", "{want}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains(want), "{want}: {message}");
+        assert!(
+            !message.contains(&token[..30]),
+            "never the token: {message}"
+        );
+    }
+    // The same words in the human view, and in decode.
+    let o = run(&["check", "--config", env.config(), "--token", &cases[0].0]);
+    assert!(
+        stdout(&o).contains("rejected: malformed  malformed token: it starts with `Bearer `"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["decode", jwe, "--format", "json"]);
+    assert!(
+        json_lines(&o)[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("encrypted JWT (JWE)"),
+        "{}",
+        stdout(&o)
+    );
         ],
         vec!["config", "check", "/nonexistent/poolgate.toml"],
         vec!["jwks", "--config", "/nonexistent/poolgate.toml"],
