@@ -1107,7 +1107,65 @@ fn authorize_answers_with_the_deciding_grant() {
             .starts_with("no grant allows it")
     );
 
-    assert_eq!(code(&ask("Fly", "Topic:x")), 2);
+    // Unknown names list the valid ones.
+    let o = ask("Fly", "Topic:x");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).starts_with(
+            "error: --operation: unknown operation `Fly` (expected Read, Write, Create, Delete, \
+             Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite or All)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = ask("read", "Topic:x");
+    assert!(
+        stderr(&o).contains("did you mean `Read`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ask("Read", "Topics:x");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(
+            "unknown resource type `Topics` (expected Topic, Group, Cluster or TransactionalId)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // A pair Kafka does not define is a usage error, not "denied by default".
+    for (op, resource, want) in [
+        (
+            "Write",
+            "Group:g",
+            "error: --operation: Write does not apply to groups; valid operations for Group: \
+             Read, Delete, Describe, DescribeConfigs, AlterConfigs (or All)",
+        ),
+        (
+            "Read",
+            "Cluster:kafka-cluster",
+            "error: --operation: Read does not apply to the cluster;",
+        ),
+        (
+            "IdempotentWrite",
+            "Topic:orders",
+            "error: --operation: IdempotentWrite does not apply to topics;",
+        ),
+        (
+            "Read",
+            "TransactionalId:tx",
+            "error: --operation: Read does not apply to transactional ids; valid operations \
+             for TransactionalId: Write, Describe (or All)",
+        ),
+    ] {
+        let o = ask(op, resource);
+        assert_eq!(code(&o), 2, "{op} {resource}: {}", stdout(&o));
+        assert!(stderr(&o).starts_with(want), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    // Pairs Kafka defines are answered as before.
+    assert_eq!(code(&ask("Read", "Group:analytics-readers")), 1);
+    assert_eq!(code(&ask("All", "Group:x")), 1);
     let o = ask("Read", "Topic:*");
     assert_eq!(code(&o), 2);
     assert!(

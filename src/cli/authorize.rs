@@ -22,7 +22,8 @@ pub struct AuthorizeArgs {
     #[arg(long, value_name = "JWT")]
     pub token: String,
     /// The Kafka operation: Read, Write, Create, Delete, Alter, Describe, ClusterAction,
-    /// DescribeConfigs, AlterConfigs, IdempotentWrite or All.
+    /// DescribeConfigs, AlterConfigs, IdempotentWrite or All; only those Kafka defines on the
+    /// resource's type (not Write on a Group, for instance).
     #[arg(long, value_name = "OP")]
     pub operation: String,
     /// The resource: `Topic:NAME`, `Group:NAME`, `TransactionalId:NAME` or
@@ -100,6 +101,11 @@ pub(crate) fn run(args: &AuthorizeArgs, ctx: &Context) -> CliResult {
         .map_err(|e| CliError::usage(format!("--operation: {e}")))?;
     let resource =
         Resource::parse(&args.resource).map_err(|e| CliError::usage(format!("--resource: {e}")))?;
+    // A pair Kafka never asks about would only ever be "denied by default": say why instead.
+    resource
+        .resource_type
+        .check(operation)
+        .map_err(|e| CliError::usage(format!("--operation: {e}")))?;
     let config = load_config(&args.config)?;
     let rt = super::runtime()?;
     rt.block_on(async {
