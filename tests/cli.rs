@@ -446,6 +446,56 @@ fn check_exit_codes_follow_the_batch() {
     assert_eq!(r["pools"][1]["principal"], Value::Null);
     assert_eq!(r["pools"][1]["reason"], "not selected by identityPoolId");
 
+    // Refused before any pool was selected: the reason says so, not identityPoolId.
+    let o = run_v(args(&["--logical-cluster", "lkc-other", "--token", &good]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["error"]["code"], "wrong_cluster");
+    assert_eq!(r["pools"][0]["matched"], true);
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (wrong_cluster) before pools were selected"
+    );
+    assert_eq!(r["pools"][1]["reason"], "filter is false");
+    let o = run_v(args(&["--pool", "payments", "--token", &good]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (unknown_pool) before pools were selected"
+    );
+    let o = run(&[
+        "explain",
+        "--config",
+        env.config(),
+        "--token",
+        &good,
+        "--logical-cluster",
+        "lkc-other",
+        "--format",
+        "json",
+    ]);
+    let r = &json_lines(&o)[0];
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (wrong_cluster) before pools were selected"
+    );
+    assert_eq!(r["failed_rule"]["rule"], "logicalCluster");
+    // A bad token to another cluster: the login refuses it for the cluster first.
+    let o = run_v(args(&[
+        "--logical-cluster",
+        "lkc-other",
+        "--token",
+        "not.a-token",
+    ]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["error"]["code"], "wrong_cluster");
+    assert!(
+        r["diagnostics"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the token is rejected too (malformed)"),
+        "{r}"
+    );
+
     // Nothing to check is a usage error.
     let o = run_v(args(&[]));
     assert_eq!(code(&o), 2);
