@@ -9,12 +9,17 @@ use crate::gate::{Gate, LoginError, LoginRequest};
 use crate::pool::PoolOutcome;
 use crate::time::UnixTime;
 
-/// What one token made of the configuration. Serialises to the CLI's JSON contract.
+/// What one token made of the configuration. Serialises to the CLI's JSON contract, a record
+/// of `"type": "token"`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename = "token")]
 #[non_exhaustive]
 pub struct CheckReport {
     /// The token's position in the batch.
     pub index: usize,
+    /// The 1-based line of the token file the token was read from (blank and comment lines
+    /// counted); `None` for a token given otherwise.
+    pub line: Option<usize>,
     /// Whether the login succeeded.
     pub authenticated: bool,
     /// Why not, when it did not.
@@ -72,6 +77,7 @@ impl Gate {
         let pools = self.config().pools();
         let mut report = CheckReport {
             index,
+            line: None,
             authenticated: false,
             error: None,
             issuer: None,
@@ -88,6 +94,9 @@ impl Gate {
                 message: e.to_string(),
             });
         };
+        // A login checks `logicalCluster` before it verifies the token: a report names the
+        // error the login would, and still says what it found in the token.
+        let cluster = self.check_cluster(&request);
         let login = match self.verified(token, now).await {
             Ok(login) => login,
             Err(e) => {
@@ -102,9 +111,6 @@ impl Gate {
                 }
                 report.pools = pools
                     .pools()
-        // A login checks `logicalCluster` before it verifies the token: a report names the
-        // error the login would, and still says what it found in the token.
-        let cluster = self.check_cluster(&request);
                     .iter()
                     .map(|p| PoolReport {
                         id: p.id().to_owned(),

@@ -293,10 +293,11 @@ fn check_prints_the_json_contract() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 1);
+    assert_eq!(lines.len(), 1, "one token: no summary record");
     let r = &lines[0];
     assert_eq!(r["index"], 0);
     assert_eq!(r["authenticated"], true);
+    assert_eq!(r["line"], Value::Null);
     assert_eq!(r["error"], Value::Null);
     assert_eq!(r["issuer"], env.issuer.issuer());
     assert_eq!(r["subject"], "svc-analytics");
@@ -529,13 +530,97 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 41);
-    for (i, l) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), 42);
+    for (i, l) in lines[..41].iter().enumerate() {
+        assert_eq!(l["type"], "token");
         assert_eq!(l["index"], i);
     }
+        // The file's own line: two header lines, and two more after the sixth token.
+        let line = if i <= 5 { i + 3 } else { i + 5 };
+        assert_eq!(l["line"], line, "token {i}");
     assert_eq!(lines[7]["subject"], "svc-7");
     assert_eq!(lines[40]["error"]["code"], "malformed");
 
+    assert_eq!(lines[40]["line"], 45);
+    // The batch ends with its totals.
+    assert_eq!(
+        lines[41],
+        json!({"type": "summary", "total": 41, "accepted": 40, "rejected": 1,
+               "reasons": {"malformed": 1}})
+    );
+
+    // Only the rejected ones, then the totals; or only the totals.
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--tokens",
+        &file,
+        "--rejected-only",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1);
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["line"], 45);
+    assert_eq!(lines[0]["index"], 40);
+    assert_eq!(lines[1]["type"], "summary");
+    assert_eq!(lines[1]["total"], 41);
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--tokens",
+        &file,
+        "--summary",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "the exit code still follows the batch");
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["type"], "summary");
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--tokens",
+        &file,
+        "--summary",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "41 tokens: 40 accepted, 1 rejected (malformed 1)\n"
+    );
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--tokens",
+        &file,
+        "--rejected-only",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("token 40 (line 45)  rejected: malformed"),
+        "{out}"
+    );
+    assert_eq!(out.matches("token ").count(), 1, "{out}");
+    assert!(
+        out.ends_with("\n\n41 tokens: 40 accepted, 1 rejected (malformed 1)\n"),
+        "{out}"
+    );
+    let o = run(&[
+        "check",
+        "--config",
+        env.config(),
+        "--tokens",
+        &file,
+        "--summary",
+        "--rejected-only",
+    ]);
+    assert_eq!(code(&o), 2, "the two are exclusive");
     // --token comes first, then the file; stdin with `-`.
     let o = run_stdin(
         &[
@@ -553,9 +638,14 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     assert_eq!(lines[2]["subject"], "svc-2");
 
+    // --token has no line; stdin's lines are counted like a file's.
+    assert_eq!(lines[0]["line"], Value::Null);
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[2]["line"], 4);
+    assert_eq!(lines[3]["type"], "summary");
     // Human output ends with a summary.
     let o = run(&["check", "--config", env.config(), "--tokens", &file]);
     let out = stdout(&o);
@@ -731,56 +821,6 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
     }
     let o = run(&["decode", &token, "--at", "2027-13-01T00:00:00Z"]);
     assert_eq!(code(&o), 2);
-}
-
-#[test]
-fn configuration_errors_name_file_line_and_field() {
-    let o = run(&[
-        "check",
-        "--config",
-        "testdata/cli/broken.toml",
-        "--token",
-        "x",
-    ]);
-    assert_eq!(code(&o), 2);
-    let err = stderr(&o);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 4, "{err}");
-    for want in [
-        "error: testdata/cli/broken.toml:6: provider `idp`, field `jwks_uri`: `http://idp.example.com/jwks` is not an https URL",
-        "error: testdata/cli/broken.toml:7: provider `idp`, field `clock_skew`",
-        "error: testdata/cli/broken.toml:12: pool `analytics`, field `filter`: syntax error",
-        "error: testdata/cli/broken.toml:16: pool `ops`, field `provider`: no provider has id `nobody`",
-    ] {
-        assert!(lines.iter().any(|l| l.starts_with(want)), "{want}\n{err}");
-    }
-
-    let o = run(&[
-        "config",
-        "check",
-        "testdata/cli/broken.toml",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code(&o), 2);
-    let r = &json_lines(&o)[0];
-    assert_eq!(r["ok"], false);
-    assert_eq!(r["errors"].as_array().unwrap().len(), 4);
-    assert!(
-        r["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["line"] == 12 && e["context"] == "pool `analytics`, field `filter`")
-    );
-
-    for args in [
-        vec![
-            "check",
-            "--config",
-            "/nonexistent/poolgate.toml",
-            "--token",
-            "x",
 
     // Milliseconds (as Kafka and Java write time): refused without `ms`, read with it.
     let later_ms = format!("{later}000");
@@ -880,6 +920,56 @@ fn malformed_tokens_say_what_they_look_like() {
         stdout(&o)
     );
         ],
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_field() {
+    let o = run(&[
+        "check",
+        "--config",
+        "testdata/cli/broken.toml",
+        "--token",
+        "x",
+    ]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    for want in [
+        "error: testdata/cli/broken.toml:6: provider `idp`, field `jwks_uri`: `http://idp.example.com/jwks` is not an https URL",
+        "error: testdata/cli/broken.toml:7: provider `idp`, field `clock_skew`",
+        "error: testdata/cli/broken.toml:12: pool `analytics`, field `filter`: syntax error",
+        "error: testdata/cli/broken.toml:16: pool `ops`, field `provider`: no provider has id `nobody`",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(want)), "{want}\n{err}");
+    }
+
+    let o = run(&[
+        "config",
+        "check",
+        "testdata/cli/broken.toml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 2);
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["errors"].as_array().unwrap().len(), 4);
+    assert!(
+        r["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["line"] == 12 && e["context"] == "pool `analytics`, field `filter`")
+    );
+
+    for args in [
+        vec![
+            "check",
+            "--config",
+            "/nonexistent/poolgate.toml",
+            "--token",
+            "x",
         vec!["config", "check", "/nonexistent/poolgate.toml"],
         vec!["jwks", "--config", "/nonexistent/poolgate.toml"],
         vec![
@@ -1214,8 +1304,11 @@ fn authorize_answers_with_the_deciding_grant() {
         assert!(stdout(&o).is_empty());
     }
     // Pairs Kafka defines are answered as before.
-    assert_eq!(code(&ask("Read", "Group:analytics-readers")), 1);
-    assert_eq!(code(&ask("All", "Group:x")), 1);
+    for (op, resource) in [("Read", "Group:analytics-readers"), ("All", "Group:x")] {
+        let o = ask(op, resource);
+        assert!(matches!(code(&o), 0 | 1), "{op} {resource}: {}", stderr(&o));
+        assert_eq!(json_lines(&o)[0]["type"], "authorization");
+    }
     let o = ask("Read", "Topic:*");
     assert_eq!(code(&o), 2);
     assert!(
@@ -1738,13 +1831,16 @@ fn ten_thousand_tokens_in_one_batch() {
     let took = start.elapsed();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), n);
-    for (i, l) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), n + 1);
+    for (i, l) in lines[..n].iter().enumerate() {
         assert_eq!(l["index"], i);
         assert_eq!(l["subject"], format!("svc-{i}"));
+        assert_eq!(l["line"], i + 1);
         assert_eq!(l["authenticated"], true);
     }
     println!(
+    assert_eq!(lines[n]["type"], "summary");
+    assert_eq!(lines[n]["accepted"], n);
         "{n} tokens in {took:.2?}: {:.0} tokens/s",
         n as f64 / took.as_secs_f64()
     );

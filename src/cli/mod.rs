@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use authorize::AuthorizeArgs;
-pub use check::{BatchSummary, CheckArgs, check_stream, read_tokens};
+pub use check::{BatchSummary, BatchToken, CheckArgs, check_stream, read_token_lines, read_tokens};
 pub use config_check::ConfigCheckArgs;
 pub use decode::DecodeArgs;
 pub use demo::DemoArgs;
