@@ -264,6 +264,83 @@ fn demo_runs_with_nothing_set_up_and_prints_the_matrix() {
     let o = run(&["demo", "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
+    // The same sections as the human output, in its order, every record typed.
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    let mut order = types.clone();
+    order.dedup();
+    assert_eq!(
+        order,
+        [
+            "setup",
+            "login",
+            "session",
+            "rejection",
+            "rotation",
+            "authorization"
+        ]
+    );
+    let count = |t: &str| types.iter().filter(|x| **x == t).count();
+    let section = |title: &str| -> Vec<&str> {
+        let start = out.find(title).unwrap_or_else(|| panic!("{title}"));
+        out[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect()
+    };
+    let logins = section("Logins: ");
+    // A note line, the column headers, the rows, two legend lines.
+    assert_eq!(count("login"), logins.len() - 4, "{logins:#?}");
+    let sessions = section("Sessions");
+    let session_heads = sessions.iter().filter(|l| !l.starts_with("      ")).count();
+    assert_eq!(count("session"), session_heads, "{sessions:#?}");
+    let rejections = section("Rejections");
+    // The rows, then the challenge line.
+    assert_eq!(count("rejection"), rejections.len() - 1, "{rejections:#?}");
+    assert_eq!(count("session") + count("rejection"), count("login"));
+    let authz = section("Authorization");
+    assert_eq!(count("authorization"), authz.len() - 1, "{authz:#?}");
+    assert_eq!(count("setup"), 1);
+    assert_eq!(count("rotation"), 1);
+
+    // Each run has its own issuer port and rotated key: compare the shapes.
+    let setup = &lines[0];
+    let issuer = setup["issuer"].as_str().unwrap();
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{setup}");
+    assert_eq!(setup["token_endpoint"], format!("{issuer}/token"));
+    assert!(
+        out.contains("  issuer           http://127.0.0.1:"),
+        "{out}"
+    );
+    assert_eq!(setup["logical_cluster"], "lkc-demo");
+    assert!(out.contains("  logical cluster  lkc-demo\n"), "{out}");
+    assert_eq!(setup["pools"], json!(["analytics", "ops", "orders"]));
+    assert!(
+        out.contains("  pools            analytics, ops, orders\n"),
+        "{out}"
+    );
+    let rotation = lines.iter().find(|l| l["type"] == "rotation").unwrap();
+    assert!(
+        rotation["new_kid"].as_str().unwrap().starts_with("rs256-"),
+        "{rotation}"
+    );
+    assert!(out.contains("rotated in key `rs256-"), "{out}");
+    let refetches = &rotation["unknown_kid_refetches"];
+    assert!(out.contains(&format!(
+        "unknown-kid refetches: {} -> {}",
+        refetches["before"], refetches["after"]
+    )));
+    // Authorization records carry the deciding grant, as `authorize` prints it.
+    let denied = lines
+        .iter()
+        .find(|l| l["type"] == "authorization" && l["resource"] == "Topic:analytics-secret")
+        .unwrap();
+    assert_eq!(denied["decision"], "deny");
+    assert_eq!(denied["grant"]["effect"], "deny");
+    assert_eq!(denied["grant"]["pool"], "analytics");
+    assert_eq!(denied["grant"]["position"], 3);
+    let rejection = lines.iter().find(|l| l["type"] == "rejection").unwrap();
+    assert!(out.contains(rejection["message"].as_str().unwrap()));
     let rotated = lines
         .iter()
         .find(|l| l["token"] == "key just rotated in")

@@ -10,7 +10,7 @@ use super::{
     CliError, CliResult, Context, EXIT_OK, EXIT_REJECTED, Format, json_line, load_config,
     login_request, parse_at, start_gate, write_error,
 };
-use crate::authz::{Authorization, AuthzReason, Decision, GrantView, Operation, Resource};
+use crate::authz::{Authorization, AuthzReason, Decision, Grant, GrantView, Operation, Resource};
 
 /// `poolgate authorize`: may this token do OP on TYPE:NAME?
 #[derive(Clone, Debug, clap::Args)]
@@ -42,8 +42,9 @@ pub struct AuthorizeArgs {
     pub at: Option<String>,
 }
 
-/// The answer, as `--format json` prints it.
+/// The answer, as `--format json` prints it: a record of `"type": "authorization"`.
 #[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "authorization")]
 struct Answer<'a> {
     decision: Decision,
     operation: Operation,
@@ -56,12 +57,23 @@ struct Answer<'a> {
 /// The deciding grant: its JSON view and where it came from (`position` counts from 1, as
 /// configuration errors do).
 #[derive(Debug, Serialize)]
-struct GrantJson<'a> {
+pub(crate) struct GrantJson<'a> {
     #[serde(flatten)]
     view: GrantView<'a>,
     pool: &'a str,
     position: usize,
     role: Option<crate::authz::Role>,
+}
+
+impl<'a> GrantJson<'a> {
+    pub(crate) fn of(g: &'a Grant) -> GrantJson<'a> {
+        GrantJson {
+            view: g.view(),
+            pool: &g.origin.pool,
+            position: g.origin.index + 1,
+            role: g.origin.role,
+        }
+    }
 }
 
 /// `allowed by grant 1 of pool `analytics` (role DeveloperRead): allow Read,Describe on Topic:analytics-*`.
@@ -137,12 +149,7 @@ pub(crate) fn run(args: &AuthorizeArgs, ctx: &Context) -> CliResult {
             decision: answer.decision,
             operation,
             resource: resource.to_string(),
-            grant: answer.grant.map(|g| GrantJson {
-                view: g.view(),
-                pool: &g.origin.pool,
-                position: g.origin.index + 1,
-                role: g.origin.role,
-            }),
+            grant: answer.grant.map(GrantJson::of),
             reason: reason_text(&answer),
             principals: session.principals(),
         };
