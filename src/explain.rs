@@ -20,8 +20,10 @@ use crate::report::ReportError;
 use crate::time::UnixTime;
 use crate::token::{DEFAULT_MAX_TOKEN_SIZE, UnverifiedToken};
 
-/// Why one token was or was not accepted. Serialises to `poolgate explain --format json`.
+/// Why one token was or was not accepted. Serialises to `poolgate explain --format json`, a
+/// record of `"type": "explanation"`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename = "explanation")]
 #[non_exhaustive]
 pub struct ExplainReport {
     /// Whether the login succeeded.

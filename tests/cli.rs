@@ -372,9 +372,10 @@ fn check_prints_the_json_contract() {
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 1, "one token: no summary record");
     let r = &lines[0];
+    assert_eq!(r["type"], "token");
     assert_eq!(r["index"], 0);
-    assert_eq!(r["authenticated"], true);
     assert_eq!(r["line"], Value::Null);
+    assert_eq!(r["authenticated"], true);
     assert_eq!(r["error"], Value::Null);
     assert_eq!(r["issuer"], env.issuer.issuer());
     assert_eq!(r["subject"], "svc-analytics");
@@ -611,13 +612,12 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     for (i, l) in lines[..41].iter().enumerate() {
         assert_eq!(l["type"], "token");
         assert_eq!(l["index"], i);
-    }
         // The file's own line: two header lines, and two more after the sixth token.
         let line = if i <= 5 { i + 3 } else { i + 5 };
         assert_eq!(l["line"], line, "token {i}");
+    }
     assert_eq!(lines[7]["subject"], "svc-7");
     assert_eq!(lines[40]["error"]["code"], "malformed");
-
     assert_eq!(lines[40]["line"], 45);
     // The batch ends with its totals.
     assert_eq!(
@@ -698,6 +698,7 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
         "--rejected-only",
     ]);
     assert_eq!(code(&o), 2, "the two are exclusive");
+
     // --token comes first, then the file; stdin with `-`.
     let o = run_stdin(
         &[
@@ -717,12 +718,12 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[2]["subject"], "svc-2");
-
     // --token has no line; stdin's lines are counted like a file's.
     assert_eq!(lines[0]["line"], Value::Null);
     assert_eq!(lines[1]["line"], 2);
     assert_eq!(lines[2]["line"], 4);
     assert_eq!(lines[3]["type"], "summary");
+
     // Human output ends with a summary.
     let o = run(&["check", "--config", env.config(), "--tokens", &file]);
     let out = stdout(&o);
@@ -996,7 +997,6 @@ fn malformed_tokens_say_what_they_look_like() {
         "{}",
         stdout(&o)
     );
-        ],
 }
 
 #[test]
@@ -1047,6 +1047,7 @@ fn configuration_errors_name_file_line_and_field() {
             "/nonexistent/poolgate.toml",
             "--token",
             "x",
+        ],
         vec!["config", "check", "/nonexistent/poolgate.toml"],
         vec!["jwks", "--config", "/nonexistent/poolgate.toml"],
         vec![
@@ -1157,6 +1158,7 @@ fn explain_shows_operands_claims_and_failed_rules() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "explanation");
     assert_eq!(r["authenticated"], true);
     assert_eq!(r["failed_rule"], Value::Null);
     let analytics = &r["pools"][0];
@@ -1424,6 +1426,7 @@ fn decode_marks_claims_as_not_verified() {
     let o = run(&["decode", &token, "--format", "json"]);
     assert_eq!(code(&o), 0);
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "decoded");
     assert_eq!(r["verified"], false);
     assert_eq!(r["header"]["alg"], "RS256");
     assert_eq!(r["header"]["jku"], "https://evil.example");
@@ -1451,6 +1454,7 @@ fn jwks_lists_keys_and_skipped_keys() {
     let o = run(&["jwks", "--config", env.config(), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "key_set");
     assert_eq!(r["provider"], "local-idp");
     assert_eq!(r["jwks_uri"], env.issuer.jwks_url().as_str());
     let keys = r["keys"].as_array().unwrap();
@@ -1692,6 +1696,7 @@ fn issuer_and_token_commands_serve_client_credentials() {
     );
     let line = child.first_line();
     let info: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(info["type"], "issuer");
     let issuer = info["issuer"].as_str().unwrap().to_owned();
     let port: u16 = issuer
         .strip_prefix("http://127.0.0.1:")
@@ -1757,6 +1762,7 @@ fn issuer_and_token_commands_serve_client_credentials() {
     ]);
     assert_eq!(code(&o), 0);
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "token_response");
     assert_eq!(r["token_type"], "Bearer");
     assert_eq!(r["expires_in"], 3600);
 
@@ -1911,13 +1917,13 @@ fn ten_thousand_tokens_in_one_batch() {
     assert_eq!(lines.len(), n + 1);
     for (i, l) in lines[..n].iter().enumerate() {
         assert_eq!(l["index"], i);
-        assert_eq!(l["subject"], format!("svc-{i}"));
         assert_eq!(l["line"], i + 1);
+        assert_eq!(l["subject"], format!("svc-{i}"));
         assert_eq!(l["authenticated"], true);
     }
-    println!(
     assert_eq!(lines[n]["type"], "summary");
     assert_eq!(lines[n]["accepted"], n);
+    println!(
         "{n} tokens in {took:.2?}: {:.0} tokens/s",
         n as f64 / took.as_secs_f64()
     );

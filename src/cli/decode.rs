@@ -30,6 +30,7 @@ pub(crate) fn decode(token: &str, now: UnixTime) -> Value {
         Ok(parsed) => parsed,
         Err(e) => {
             return json!({
+                "type": "decoded",
                 "verified": false,
                 "error": {"code": e.code().as_str(), "message": e.to_string()},
             });
@@ -53,6 +54,7 @@ pub(crate) fn decode(token: &str, now: UnixTime) -> Value {
         .filter(|e| e.is_finite() && *e >= 0.0)
         .map(|e| UnixTime::from_secs(e as u64));
     json!({
+        "type": "decoded",
         "verified": false,
         "error": null,
         "header": header,
