@@ -211,7 +211,8 @@ mod tests {
             id: "payments".into(),
         };
         let orders = ["orders".to_owned()];
-        let cases: [(Option<&[String]>, Option<&LoginError>, &str); 6] = [
+        type Case<'a> = (Option<&'a [String]>, Option<&'a LoginError>, &'a str);
+        let cases: [Case<'_>; 6] = [
             (
                 None,
                 Some(&wrong_cluster),

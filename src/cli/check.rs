@@ -362,7 +362,7 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> CliResult {
         // `--summary` prints no token, `--rejected-only` only the rejected ones: the others
         // render as nothing.
         let (only_totals, rejected_only) = (args.summary, args.rejected_only);
-        let shown = move |r: &CheckReport| !only_totals && !(rejected_only && r.authenticated);
+        let shown = move |r: &CheckReport| !(only_totals || rejected_only && r.authenticated);
         let render: Arc<dyn Fn(&CheckReport) -> String + Send + Sync> = match format {
             Format::Json => Arc::new(move |r: &CheckReport| {
                 if shown(r) {
