@@ -627,16 +627,12 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     );
 
     // Only the rejected ones, then the totals; or only the totals.
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--tokens",
-        &file,
-        "--rejected-only",
-        "--format",
-        "json",
-    ]);
+    let batch = |extra: &[&str]| {
+        let mut args = vec!["check", "--config", env.config(), "--tokens", &file];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = batch(&["--rejected-only", "--format", "json"]);
     assert_eq!(code(&o), 1);
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 2);
@@ -644,40 +640,17 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     assert_eq!(lines[0]["index"], 40);
     assert_eq!(lines[1]["type"], "summary");
     assert_eq!(lines[1]["total"], 41);
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--tokens",
-        &file,
-        "--summary",
-        "--format",
-        "json",
-    ]);
+    let o = batch(&["--summary", "--format", "json"]);
     assert_eq!(code(&o), 1, "the exit code still follows the batch");
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["type"], "summary");
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--tokens",
-        &file,
-        "--summary",
-    ]);
+    let o = batch(&["--summary"]);
     assert_eq!(
         stdout(&o),
         "41 tokens: 40 accepted, 1 rejected (malformed 1)\n"
     );
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--tokens",
-        &file,
-        "--rejected-only",
-    ]);
+    let o = batch(&["--rejected-only"]);
     let out = stdout(&o);
     assert!(
         out.starts_with("token 40 (line 45)  rejected: malformed"),
@@ -688,15 +661,7 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
         out.ends_with("\n\n41 tokens: 40 accepted, 1 rejected (malformed 1)\n"),
         "{out}"
     );
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--tokens",
-        &file,
-        "--summary",
-        "--rejected-only",
-    ]);
+    let o = batch(&["--summary", "--rejected-only"]);
     assert_eq!(code(&o), 2, "the two are exclusive");
 
     // --token comes first, then the file; stdin with `-`.
@@ -830,17 +795,20 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
     let later = (UnixTime::now() + Duration::from_secs(2 * 3600))
         .as_secs()
         .to_string();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &token,
-        "--at",
-        &later,
-        "--format",
-        "json",
-    ]);
+    let check_at = |token: &str, at: &str| {
+        run(&[
+            "check",
+            "--config",
+            env.config(),
+            "--token",
+            token,
+            "--at",
+            at,
+            "--format",
+            "json",
+        ])
+    };
+    let o = check_at(&token, &later);
     assert_eq!(code(&o), 1);
     assert_eq!(json_lines(&o)[0]["error"]["code"], "expired");
     // Issued ten minutes ago, checked as of five minutes ago (RFC 3339).
@@ -849,31 +817,11 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
         .issued_at(UnixTime::now() - Duration::from_secs(600))
         .sign();
     let earlier = (UnixTime::now() - Duration::from_secs(300)).to_rfc3339();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &older,
-        "--at",
-        &earlier,
-        "--format",
-        "json",
-    ]);
+    let o = check_at(&older, &earlier);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // A minute before it was issued, beyond the 30 s skew.
     let before = (UnixTime::now() - Duration::from_secs(660)).to_rfc3339();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &older,
-        "--at",
-        &before,
-        "--format",
-        "json",
-    ]);
+    let o = check_at(&older, &before);
     assert_eq!(json_lines(&o)[0]["error"]["code"], "issued_in_future");
 
     for cmd in ["check", "explain", "authorize"] {
@@ -923,17 +871,7 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
             "{cmd}: {err}"
         );
     }
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &token,
-        "--at",
-        &format!("{later_ms}ms"),
-        "--format",
-        "json",
-    ]);
+    let o = check_at(&token, &format!("{later_ms}ms"));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(json_lines(&o)[0]["error"]["code"], "expired");
 }

@@ -334,40 +334,27 @@ async fn demo(ctx: &Context) -> CliResult {
         }
     }
 
+    let results = Results {
+        issuer: &issuer,
+        endpoint: &endpoint,
+        pools: &pool_ids,
+        outcomes: &outcomes,
+        answers: &answers,
+        rotation: (
+            &new_kid,
+            before.unknown_kid_refetches,
+            after.unknown_kid_refetches,
+        ),
+    };
     let mut out = std::io::stdout().lock();
     match ctx.format {
         Format::Json => {
-            let records = records(
-                &issuer,
-                &endpoint,
-                &pool_ids,
-                &outcomes,
-                &answers,
-                (
-                    &new_kid,
-                    before.unknown_kid_refetches,
-                    after.unknown_kid_refetches,
-                ),
-            );
-            for r in &records {
+            for r in &records(&results) {
                 json_line(&mut out, r)?;
             }
         }
         Format::Human => {
-            let text = render(
-                &issuer,
-                &endpoint,
-                &pool_ids,
-                &outcomes,
-                &answers,
-                (
-                    &new_kid,
-                    before.unknown_kid_refetches,
-                    after.unknown_kid_refetches,
-                ),
-                style,
-            );
-            write!(out, "{text}").map_err(write_error)?;
+            write!(out, "{}", render(&results, style)).map_err(write_error)?;
         }
     }
     out.flush().map_err(write_error)?;
@@ -379,6 +366,18 @@ async fn demo(ctx: &Context) -> CliResult {
     } else {
         EXIT_REJECTED
     })
+}
+
+/// What the demo did, for either view.
+#[derive(Clone, Copy)]
+struct Results<'a> {
+    issuer: &'a TestIssuer,
+    endpoint: &'a url::Url,
+    pools: &'a [String],
+    outcomes: &'a [Outcome],
+    answers: &'a [Answer],
+    /// The rotated-in kid, and the unknown-kid refetches before and after it.
+    rotation: (&'a str, u64, u64),
 }
 
 /// One authorization question of the demo and its answer.
@@ -399,23 +398,16 @@ const ROTATION_TOKENS: [&str; 2] = ["key just rotated in", "key not published"];
 /// record with a `type`: `setup` (the header), one `login` per row of the login matrix, one
 /// `session` per accepted login, one `rejection` per refused one, `rotation`, and one
 /// `authorization` per question.
-fn records(
-    issuer: &TestIssuer,
-    endpoint: &url::Url,
-    pools: &[String],
-    outcomes: &[Outcome],
-    answers: &[Answer],
-    rotation: (&str, u64, u64),
-) -> Vec<serde_json::Value> {
+fn records(results: &Results<'_>) -> Vec<serde_json::Value> {
     let mut out = vec![json!({
         "type": "setup",
-        "issuer": issuer.issuer(),
-        "token_endpoint": endpoint.as_str(),
+        "issuer": results.issuer.issuer(),
+        "token_endpoint": results.endpoint.as_str(),
         "configuration": "testdata/demo.toml",
         "logical_cluster": CLUSTER,
-        "pools": pools,
+        "pools": results.pools,
     })];
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in results.outcomes.iter().enumerate() {
         out.push(json!({
             "type": "login",
             "number": i + 1,
@@ -430,7 +422,7 @@ fn records(
             "check": o.report,
         }));
     }
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in results.outcomes.iter().enumerate() {
         let Ok(session) = &o.sasl else { continue };
         out.push(json!({
             "type": "session",
@@ -443,7 +435,7 @@ fn records(
             "diagnostics": session.diagnostics(),
         }));
     }
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in results.outcomes.iter().enumerate() {
         let Err(r) = &o.sasl else { continue };
         out.push(json!({
             "type": "rejection",
@@ -454,14 +446,14 @@ fn records(
             "challenge": String::from_utf8_lossy(r.challenge()),
         }));
     }
-    let (kid, before, after) = rotation;
+    let (kid, before, after) = results.rotation;
     out.push(json!({
         "type": "rotation",
         "new_kid": kid,
         "unknown_kid_refetches": {"before": before, "after": after},
         "tokens": ROTATION_TOKENS,
     }));
-    for a in answers {
+    for a in results.answers {
         out.push(json!({
             "type": "authorization",
             "token": a.label,
@@ -475,15 +467,15 @@ fn records(
     out
 }
 
-fn render(
-    issuer: &TestIssuer,
-    endpoint: &url::Url,
-    pools: &[String],
-    outcomes: &[Outcome],
-    answers: &[Answer],
-    rotation: (&str, u64, u64),
-    style: crate::cli::Style,
-) -> String {
+fn render(results: &Results<'_>, style: crate::cli::Style) -> String {
+    let Results {
+        issuer,
+        endpoint,
+        pools,
+        outcomes,
+        answers,
+        rotation,
+    } = *results;
     let mut s = String::new();
     let h = |t: &str| style.paint(t, Paint::Bold);
     s.push_str(&format!(
