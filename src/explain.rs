@@ -20,8 +20,10 @@ use crate::report::ReportError;
 use crate::time::UnixTime;
 use crate::token::{DEFAULT_MAX_TOKEN_SIZE, UnverifiedToken};
 
-/// Why one token was or was not accepted. Serialises to `poolgate explain --format json`.
+/// Why one token was or was not accepted. Serialises to `poolgate explain --format json`, a
+/// record of `"type": "explanation"`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename = "explanation")]
 #[non_exhaustive]
 pub struct ExplainReport {
     /// Whether the login succeeded.
@@ -169,7 +171,10 @@ impl Gate {
         let login = match self.verified(token, now).await {
             Ok(login) => login,
             Err(e) => {
-                report.failed_rule = Some(self.failed_rule(&e, parsed.as_ref(), routed, now));
+                // A login checks `logicalCluster` first: its failure is the one to explain.
+                let first = self.check_cluster(&request).err();
+                let failed = first.as_ref().unwrap_or(&e);
+                report.failed_rule = Some(self.failed_rule(failed, parsed.as_ref(), routed, now));
                 for pool in self.config().pools().pools() {
                     if !wanted(pool.id()) {
                         continue;
@@ -252,12 +257,10 @@ impl Gate {
                 (true, true, None) => "matched, not selected",
                 (true, false, _) => "not matched",
             };
+            // The check's reason says what happened to the pool (refused before selection,
+            // left out by identityPoolId, refused after it).
             let reason = match decision {
                 "accepted" => None,
-                "matched, not selected" if check.error.is_some() => Some(format!(
-                    "login rejected: {}",
-                    check.error.as_ref().map_or("", |e| e.code.as_str())
-                )),
                 _ => checked.reason.clone(),
             };
             report.pools.push(PoolExplain {

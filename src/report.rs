@@ -9,12 +9,17 @@ use crate::gate::{Gate, LoginError, LoginRequest};
 use crate::pool::PoolOutcome;
 use crate::time::UnixTime;
 
-/// What one token made of the configuration. Serialises to the CLI's JSON contract.
+/// What one token made of the configuration. Serialises to the CLI's JSON contract, a record
+/// of `"type": "token"`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename = "token")]
 #[non_exhaustive]
 pub struct CheckReport {
     /// The token's position in the batch.
     pub index: usize,
+    /// The 1-based line of the token file the token was read from (blank and comment lines
+    /// counted); `None` for a token given otherwise.
+    pub line: Option<usize>,
     /// Whether the login succeeded.
     pub authenticated: bool,
     /// Why not, when it did not.
@@ -72,6 +77,7 @@ impl Gate {
         let pools = self.config().pools();
         let mut report = CheckReport {
             index,
+            line: None,
             authenticated: false,
             error: None,
             issuer: None,
@@ -88,10 +94,21 @@ impl Gate {
                 message: e.to_string(),
             });
         };
+        // A login checks `logicalCluster` before it verifies the token: a report names the
+        // error the login would, and still says what it found in the token.
+        let cluster = self.check_cluster(&request);
         let login = match self.verified(token, now).await {
             Ok(login) => login,
             Err(e) => {
-                fail(&mut report, &e);
+                match &cluster {
+                    Err(c) => {
+                        fail(&mut report, c);
+                        report
+                            .diagnostics
+                            .push(format!("the token is rejected too ({}): {e}", e.code()));
+                    }
+                    Ok(()) => fail(&mut report, &e),
+                }
                 report.pools = pools
                     .pools()
                     .iter()
@@ -117,9 +134,8 @@ impl Gate {
             .position(|p| p.id == login.provider_id)
             .unwrap_or(usize::MAX);
         let outcomes = pools.evaluate_all(provider, token_v.claims());
-        let result = self
-            .check_cluster(&request)
-            .and_then(|()| self.session(login.clone(), request));
+        let named = request.pools.clone();
+        let result = cluster.and_then(|()| self.session(login.clone(), request));
         let taken: &[String] = match &result {
             Ok(session) => session.pools(),
             Err(_) => &[],
@@ -135,7 +151,7 @@ impl Gate {
                     Some(identity.clone()),
                     principal
                         .is_none()
-                        .then(|| "not selected by identityPoolId".to_owned()),
+                        .then(|| not_taken(pool.id(), named.as_deref(), result.as_ref().err())),
                 ),
                 PoolOutcome::NotMatched(why) => (false, None, Some(why.to_string())),
             };
@@ -161,5 +177,86 @@ impl Gate {
             Err(e) => fail(&mut report, &e),
         }
         report
+    }
+}
+
+/// Why a pool that matched is not part of the session, as it happened: the login was refused
+/// before pools were chosen (`wrong_cluster`, `unknown_pool`), `identityPoolId` left the pool
+/// out, or the login was refused after the choice (`authzid_mismatch`).
+fn not_taken(id: &str, named: Option<&[String]>, error: Option<&LoginError>) -> String {
+    let left_out = named.is_some_and(|ids| !ids.iter().any(|n| n == id));
+    match error {
+        Some(e @ (LoginError::WrongCluster { .. } | LoginError::UnknownPool { .. })) => format!(
+            "not taken: the login was refused ({}) before pools were selected",
+            e.code()
+        ),
+        _ if left_out => "not selected by identityPoolId".to_owned(),
+        Some(e) => format!("selected, but the login was refused ({}): {e}", e.code()),
+        // Every matched pool is taken when the login succeeds without identityPoolId.
+        None => "matched, not taken".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matched_pool_not_taken_says_what_happened() {
+        let wrong_cluster = LoginError::WrongCluster {
+            expected: "lkc-demo".into(),
+            found: Some("lkc-other".into()),
+        };
+        let unknown = LoginError::UnknownPool {
+            id: "payments".into(),
+        };
+        let orders = ["orders".to_owned()];
+        type Case<'a> = (Option<&'a [String]>, Option<&'a LoginError>, &'a str);
+        let cases: [Case<'_>; 6] = [
+            (
+                None,
+                Some(&wrong_cluster),
+                "not taken: the login was refused (wrong_cluster) before pools were selected",
+            ),
+            (
+                Some(&orders),
+                Some(&wrong_cluster),
+                "not taken: the login was refused (wrong_cluster) before pools were selected",
+            ),
+            (
+                Some(&orders),
+                Some(&unknown),
+                "not taken: the login was refused (unknown_pool) before pools were selected",
+            ),
+            (Some(&orders), None, "not selected by identityPoolId"),
+            (
+                Some(&orders),
+                Some(&LoginError::NoPoolMatched),
+                "not selected by identityPoolId",
+            ),
+            (
+                None,
+                Some(&LoginError::AuthzidMismatch),
+                "selected, but the login was refused (authzid_mismatch): the authorization \
+                 identity is not the token's identity",
+            ),
+        ];
+        for (named, error, want) in cases {
+            assert_eq!(
+                not_taken("analytics", named, error),
+                want,
+                "{named:?} {error:?}"
+            );
+        }
+        // Named, and still refused after the choice.
+        let analytics = ["analytics".to_owned()];
+        assert!(
+            not_taken(
+                "analytics",
+                Some(&analytics),
+                Some(&LoginError::AuthzidMismatch)
+            )
+            .starts_with("selected, but the login was refused (authzid_mismatch)")
+        );
     }
 }

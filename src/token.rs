@@ -304,6 +304,16 @@ impl<'a> UnverifiedToken<'a> {
                 limit: max_size,
             });
         }
+        // Only a failure pays for the diagnosis.
+        Self::parse_sections(token).map_err(|e| match e {
+            ValidationError::Malformed(why) => {
+                ValidationError::Malformed(mistake(token).unwrap_or(why))
+            }
+            other => other,
+        })
+    }
+
+    fn parse_sections(token: &'a str) -> Result<Self, ValidationError> {
         let mut parts = token.split('.');
         let (Some(h64), Some(p64), Some(s64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -366,6 +376,38 @@ impl<'a> UnverifiedToken<'a> {
     pub(crate) fn into_parts(self) -> (Header, Payload) {
         (self.header, self.payload)
     }
+}
+
+/// What a string that is not a compact JWS recognisably is instead: the mistakes people make
+/// when they copy a token (a `Bearer ` prefix, quotes, a line break, a whole JSON response or
+/// SASL message, a JWE). `None` when it is none of those. Never quotes the input.
+fn mistake(token: &str) -> Option<&'static str> {
+    let t = token.trim_ascii();
+    let starts = |prefix: &str| {
+        t.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    Some(if token.is_empty() {
+        "the token is empty"
+    } else if t.is_empty() {
+        "the token is only whitespace"
+    } else if token.contains('\x01') || (starts("n,") && t.contains("auth=")) {
+        "this is a SASL/OAUTHBEARER client message, not a token: give only what follows `auth=Bearer `"
+    } else if starts("bearer ") || starts("bearer\t") {
+        "it starts with `Bearer `, which is not part of the token: remove the prefix"
+    } else if t.starts_with('{') {
+        "this is a JSON object, not a token (a token endpoint response? give its `access_token`)"
+    } else if t.len() >= 2
+        && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\''))
+    {
+        "the token is wrapped in quotes: remove them"
+    } else if token.chars().any(char::is_whitespace) {
+        "the token contains whitespace or a line break (wrapped or split when copied?): remove it"
+    } else if token.split('.').count() == 5 {
+        "five sections: this is an encrypted JWT (JWE); poolgate verifies signed JWTs (JWS)"
+    } else {
+        return None;
+    })
 }
 
 fn decode_section(section: &str, what: &'static str) -> Result<Vec<u8>, ValidationError> {
@@ -463,6 +505,54 @@ mod tests {
         for c in cases {
             assert_eq!(code(&c), ErrorCode::Malformed, "{c}");
         }
+    }
+
+    #[test]
+    fn recognisable_mistakes_are_named() {
+        let good = tok(r#"{"alg":"RS256"}"#, "{}");
+        let why = |t: &str| match UnverifiedToken::parse(t, DEFAULT_MAX_TOKEN_SIZE) {
+            Err(ValidationError::Malformed(why)) => why,
+            other => panic!("{t}: {other:?}"),
+        };
+        let (head, rest) = good.split_at(10);
+        let cases = [
+            (String::new(), "the token is empty"),
+            (" \n".to_owned(), "only whitespace"),
+            (format!("Bearer {good}"), "starts with `Bearer `"),
+            (format!("bearer {good}"), "starts with `Bearer `"),
+            (
+                format!("n,,\x01auth=Bearer {good}\x01\x01"),
+                "SASL/OAUTHBEARER client message",
+            ),
+            (
+                format!(r#"{{"access_token":"{good}","token_type":"Bearer"}}"#),
+                "JSON object",
+            ),
+            (format!("\"{good}\""), "wrapped in quotes"),
+            (format!("'{good}'"), "wrapped in quotes"),
+            (format!("{head}\n{rest}"), "whitespace or a line break"),
+            (format!("{head} {rest}"), "whitespace or a line break"),
+            (format!("{good}\r\n"), "whitespace or a line break"),
+            (
+                format!(
+                    "{}.{}.{}.{}.{}",
+                    b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#),
+                    "a",
+                    "b",
+                    "c",
+                    "d"
+                ),
+                "this is an encrypted JWT (JWE); poolgate verifies signed JWTs (JWS)",
+            ),
+            ("a.b".to_owned(), "expected three dot-separated sections"),
+            (format!("{good}="), "signature is not base64url"),
+        ];
+        for (input, want) in cases {
+            let got = why(&input);
+            assert!(got.contains(want), "{input:?}: {got}");
+        }
+        // Still the same code.
+        assert_eq!(code(&format!("Bearer {good}")), ErrorCode::Malformed);
     }
 
     #[test]

@@ -264,6 +264,83 @@ fn demo_runs_with_nothing_set_up_and_prints_the_matrix() {
     let o = run(&["demo", "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
+    // The same sections as the human output, in its order, every record typed.
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    let mut order = types.clone();
+    order.dedup();
+    assert_eq!(
+        order,
+        [
+            "setup",
+            "login",
+            "session",
+            "rejection",
+            "rotation",
+            "authorization"
+        ]
+    );
+    let count = |t: &str| types.iter().filter(|x| **x == t).count();
+    let section = |title: &str| -> Vec<&str> {
+        let start = out.find(title).unwrap_or_else(|| panic!("{title}"));
+        out[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect()
+    };
+    let logins = section("Logins: ");
+    // A note line, the column headers, the rows, two legend lines.
+    assert_eq!(count("login"), logins.len() - 4, "{logins:#?}");
+    let sessions = section("Sessions");
+    let session_heads = sessions.iter().filter(|l| !l.starts_with("      ")).count();
+    assert_eq!(count("session"), session_heads, "{sessions:#?}");
+    let rejections = section("Rejections");
+    // The rows, then the challenge line.
+    assert_eq!(count("rejection"), rejections.len() - 1, "{rejections:#?}");
+    assert_eq!(count("session") + count("rejection"), count("login"));
+    let authz = section("Authorization");
+    assert_eq!(count("authorization"), authz.len() - 1, "{authz:#?}");
+    assert_eq!(count("setup"), 1);
+    assert_eq!(count("rotation"), 1);
+
+    // Each run has its own issuer port and rotated key: compare the shapes.
+    let setup = &lines[0];
+    let issuer = setup["issuer"].as_str().unwrap();
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{setup}");
+    assert_eq!(setup["token_endpoint"], format!("{issuer}/token"));
+    assert!(
+        out.contains("  issuer           http://127.0.0.1:"),
+        "{out}"
+    );
+    assert_eq!(setup["logical_cluster"], "lkc-demo");
+    assert!(out.contains("  logical cluster  lkc-demo\n"), "{out}");
+    assert_eq!(setup["pools"], json!(["analytics", "ops", "orders"]));
+    assert!(
+        out.contains("  pools            analytics, ops, orders\n"),
+        "{out}"
+    );
+    let rotation = lines.iter().find(|l| l["type"] == "rotation").unwrap();
+    assert!(
+        rotation["new_kid"].as_str().unwrap().starts_with("rs256-"),
+        "{rotation}"
+    );
+    assert!(out.contains("rotated in key `rs256-"), "{out}");
+    let refetches = &rotation["unknown_kid_refetches"];
+    assert!(out.contains(&format!(
+        "unknown-kid refetches: {} -> {}",
+        refetches["before"], refetches["after"]
+    )));
+    // Authorization records carry the deciding grant, as `authorize` prints it.
+    let denied = lines
+        .iter()
+        .find(|l| l["type"] == "authorization" && l["resource"] == "Topic:analytics-secret")
+        .unwrap();
+    assert_eq!(denied["decision"], "deny");
+    assert_eq!(denied["grant"]["effect"], "deny");
+    assert_eq!(denied["grant"]["pool"], "analytics");
+    assert_eq!(denied["grant"]["position"], 3);
+    let rejection = lines.iter().find(|l| l["type"] == "rejection").unwrap();
+    assert!(out.contains(rejection["message"].as_str().unwrap()));
     let rotated = lines
         .iter()
         .find(|l| l["token"] == "key just rotated in")
@@ -293,9 +370,11 @@ fn check_prints_the_json_contract() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 1);
+    assert_eq!(lines.len(), 1, "one token: no summary record");
     let r = &lines[0];
+    assert_eq!(r["type"], "token");
     assert_eq!(r["index"], 0);
+    assert_eq!(r["line"], Value::Null);
     assert_eq!(r["authenticated"], true);
     assert_eq!(r["error"], Value::Null);
     assert_eq!(r["issuer"], env.issuer.issuer());
@@ -446,6 +525,56 @@ fn check_exit_codes_follow_the_batch() {
     assert_eq!(r["pools"][1]["principal"], Value::Null);
     assert_eq!(r["pools"][1]["reason"], "not selected by identityPoolId");
 
+    // Refused before any pool was selected: the reason says so, not identityPoolId.
+    let o = run_v(args(&["--logical-cluster", "lkc-other", "--token", &good]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["error"]["code"], "wrong_cluster");
+    assert_eq!(r["pools"][0]["matched"], true);
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (wrong_cluster) before pools were selected"
+    );
+    assert_eq!(r["pools"][1]["reason"], "filter is false");
+    let o = run_v(args(&["--pool", "payments", "--token", &good]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (unknown_pool) before pools were selected"
+    );
+    let o = run(&[
+        "explain",
+        "--config",
+        env.config(),
+        "--token",
+        &good,
+        "--logical-cluster",
+        "lkc-other",
+        "--format",
+        "json",
+    ]);
+    let r = &json_lines(&o)[0];
+    assert_eq!(
+        r["pools"][0]["reason"],
+        "not taken: the login was refused (wrong_cluster) before pools were selected"
+    );
+    assert_eq!(r["failed_rule"]["rule"], "logicalCluster");
+    // A bad token to another cluster: the login refuses it for the cluster first.
+    let o = run_v(args(&[
+        "--logical-cluster",
+        "lkc-other",
+        "--token",
+        "not.a-token",
+    ]));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["error"]["code"], "wrong_cluster");
+    assert!(
+        r["diagnostics"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the token is rejected too (malformed)"),
+        "{r}"
+    );
+
     // Nothing to check is a usage error.
     let o = run_v(args(&[]));
     assert_eq!(code(&o), 2);
@@ -479,12 +608,61 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 41);
-    for (i, l) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), 42);
+    for (i, l) in lines[..41].iter().enumerate() {
+        assert_eq!(l["type"], "token");
         assert_eq!(l["index"], i);
+        // The file's own line: two header lines, and two more after the sixth token.
+        let line = if i <= 5 { i + 3 } else { i + 5 };
+        assert_eq!(l["line"], line, "token {i}");
     }
     assert_eq!(lines[7]["subject"], "svc-7");
     assert_eq!(lines[40]["error"]["code"], "malformed");
+    assert_eq!(lines[40]["line"], 45);
+    // The batch ends with its totals.
+    assert_eq!(
+        lines[41],
+        json!({"type": "summary", "total": 41, "accepted": 40, "rejected": 1,
+               "reasons": {"malformed": 1}})
+    );
+
+    // Only the rejected ones, then the totals; or only the totals.
+    let batch = |extra: &[&str]| {
+        let mut args = vec!["check", "--config", env.config(), "--tokens", &file];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = batch(&["--rejected-only", "--format", "json"]);
+    assert_eq!(code(&o), 1);
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["line"], 45);
+    assert_eq!(lines[0]["index"], 40);
+    assert_eq!(lines[1]["type"], "summary");
+    assert_eq!(lines[1]["total"], 41);
+    let o = batch(&["--summary", "--format", "json"]);
+    assert_eq!(code(&o), 1, "the exit code still follows the batch");
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["type"], "summary");
+    let o = batch(&["--summary"]);
+    assert_eq!(
+        stdout(&o),
+        "41 tokens: 40 accepted, 1 rejected (malformed 1)\n"
+    );
+    let o = batch(&["--rejected-only"]);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("token 40 (line 45)  rejected: malformed"),
+        "{out}"
+    );
+    assert_eq!(out.matches("token ").count(), 1, "{out}");
+    assert!(
+        out.ends_with("\n\n41 tokens: 40 accepted, 1 rejected (malformed 1)\n"),
+        "{out}"
+    );
+    let o = batch(&["--summary", "--rejected-only"]);
+    assert_eq!(code(&o), 2, "the two are exclusive");
 
     // --token comes first, then the file; stdin with `-`.
     let o = run_stdin(
@@ -503,8 +681,13 @@ fn check_tokens_reads_a_file_or_stdin_in_order() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     assert_eq!(lines[2]["subject"], "svc-2");
+    // --token has no line; stdin's lines are counted like a file's.
+    assert_eq!(lines[0]["line"], Value::Null);
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[2]["line"], 4);
+    assert_eq!(lines[3]["type"], "summary");
 
     // Human output ends with a summary.
     let o = run(&["check", "--config", env.config(), "--tokens", &file]);
@@ -612,17 +795,20 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
     let later = (UnixTime::now() + Duration::from_secs(2 * 3600))
         .as_secs()
         .to_string();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &token,
-        "--at",
-        &later,
-        "--format",
-        "json",
-    ]);
+    let check_at = |token: &str, at: &str| {
+        run(&[
+            "check",
+            "--config",
+            env.config(),
+            "--token",
+            token,
+            "--at",
+            at,
+            "--format",
+            "json",
+        ])
+    };
+    let o = check_at(&token, &later);
     assert_eq!(code(&o), 1);
     assert_eq!(json_lines(&o)[0]["error"]["code"], "expired");
     // Issued ten minutes ago, checked as of five minutes ago (RFC 3339).
@@ -631,31 +817,11 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
         .issued_at(UnixTime::now() - Duration::from_secs(600))
         .sign();
     let earlier = (UnixTime::now() - Duration::from_secs(300)).to_rfc3339();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &older,
-        "--at",
-        &earlier,
-        "--format",
-        "json",
-    ]);
+    let o = check_at(&older, &earlier);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // A minute before it was issued, beyond the 30 s skew.
     let before = (UnixTime::now() - Duration::from_secs(660)).to_rfc3339();
-    let o = run(&[
-        "check",
-        "--config",
-        env.config(),
-        "--token",
-        &older,
-        "--at",
-        &before,
-        "--format",
-        "json",
-    ]);
+    let o = check_at(&older, &before);
     assert_eq!(json_lines(&o)[0]["error"]["code"], "issued_in_future");
 
     for cmd in ["check", "explain", "authorize"] {
@@ -681,6 +847,94 @@ fn at_fixes_now_and_garbage_is_a_usage_error() {
     }
     let o = run(&["decode", &token, "--at", "2027-13-01T00:00:00Z"]);
     assert_eq!(code(&o), 2);
+
+    // Milliseconds (as Kafka and Java write time): refused without `ms`, read with it.
+    let later_ms = format!("{later}000");
+    for cmd in ["check", "explain", "authorize", "decode"] {
+        let mut args = vec![cmd];
+        if cmd == "decode" {
+            args.push(&token);
+        } else {
+            args.extend(["--config", env.config(), "--token", &token]);
+        }
+        if cmd == "authorize" {
+            args.extend(["--operation", "Read", "--resource", "Topic:x"]);
+        }
+        args.extend(["--at", &later_ms]);
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{cmd}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!(
+                "error: --at: `{later_ms}` looks like milliseconds, not unix seconds"
+            )) && err.contains(&format!("`{later_ms}ms`")),
+            "{cmd}: {err}"
+        );
+    }
+    let o = check_at(&token, &format!("{later_ms}ms"));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["error"]["code"], "expired");
+}
+
+/// Tokens pasted wrong keep the code `malformed` and say what is wrong with them.
+#[test]
+fn malformed_tokens_say_what_they_look_like() {
+    let env = Env::new("check-mistakes");
+    let token = env.analyst().sign();
+    let (head, tail) = token.split_at(20);
+    let jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn";
+    let sasl = format!("n,,\x01auth=Bearer {token}\x01\x01");
+    let cases = [
+        (format!("Bearer {token}"), "starts with `Bearer `"),
+        (
+            jwe.to_owned(),
+            "this is an encrypted JWT (JWE); poolgate verifies signed JWTs (JWS)",
+        ),
+        (format!("{head}\n{tail}"), "whitespace or a line break"),
+        (format!("\"{token}\""), "wrapped in quotes"),
+        (
+            format!(r#"{{"access_token": "{token}", "token_type": "Bearer"}}"#),
+            "JSON object",
+        ),
+        (sasl, "SASL/OAUTHBEARER client message"),
+        (String::new(), "the token is empty"),
+    ];
+    for (input, want) in &cases {
+        let o = run(&[
+            "check",
+            "--config",
+            env.config(),
+            "--token",
+            input,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code(&o), 1, "{want}");
+        let r = &json_lines(&o)[0];
+        assert_eq!(r["error"]["code"], "malformed", "{want}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains(want), "{want}: {message}");
+        assert!(
+            !message.contains(&token[..30]),
+            "never the token: {message}"
+        );
+    }
+    // The same words in the human view, and in decode.
+    let o = run(&["check", "--config", env.config(), "--token", &cases[0].0]);
+    assert!(
+        stdout(&o).contains("rejected: malformed  malformed token: it starts with `Bearer `"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["decode", jwe, "--format", "json"]);
+    assert!(
+        json_lines(&o)[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("encrypted JWT (JWE)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -893,6 +1147,7 @@ fn explain_shows_operands_claims_and_failed_rules() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "explanation");
     assert_eq!(r["authenticated"], true);
     assert_eq!(r["failed_rule"], Value::Null);
     let analytics = &r["pools"][0];
@@ -1060,7 +1315,68 @@ fn authorize_answers_with_the_deciding_grant() {
             .starts_with("no grant allows it")
     );
 
-    assert_eq!(code(&ask("Fly", "Topic:x")), 2);
+    // Unknown names list the valid ones.
+    let o = ask("Fly", "Topic:x");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).starts_with(
+            "error: --operation: unknown operation `Fly` (expected Read, Write, Create, Delete, \
+             Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite or All)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = ask("read", "Topic:x");
+    assert!(
+        stderr(&o).contains("did you mean `Read`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ask("Read", "Topics:x");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(
+            "unknown resource type `Topics` (expected Topic, Group, Cluster or TransactionalId)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // A pair Kafka does not define is a usage error, not "denied by default".
+    for (op, resource, want) in [
+        (
+            "Write",
+            "Group:g",
+            "error: --operation: Write does not apply to groups; valid operations for Group: \
+             Read, Delete, Describe, DescribeConfigs, AlterConfigs (or All)",
+        ),
+        (
+            "Read",
+            "Cluster:kafka-cluster",
+            "error: --operation: Read does not apply to the cluster;",
+        ),
+        (
+            "IdempotentWrite",
+            "Topic:orders",
+            "error: --operation: IdempotentWrite does not apply to topics;",
+        ),
+        (
+            "Read",
+            "TransactionalId:tx",
+            "error: --operation: Read does not apply to transactional ids; valid operations \
+             for TransactionalId: Write, Describe (or All)",
+        ),
+    ] {
+        let o = ask(op, resource);
+        assert_eq!(code(&o), 2, "{op} {resource}: {}", stdout(&o));
+        assert!(stderr(&o).starts_with(want), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    // Pairs Kafka defines are answered as before.
+    for (op, resource) in [("Read", "Group:analytics-readers"), ("All", "Group:x")] {
+        let o = ask(op, resource);
+        assert!(matches!(code(&o), 0 | 1), "{op} {resource}: {}", stderr(&o));
+        assert_eq!(json_lines(&o)[0]["type"], "authorization");
+    }
     let o = ask("Read", "Topic:*");
     assert_eq!(code(&o), 2);
     assert!(
@@ -1099,6 +1415,7 @@ fn decode_marks_claims_as_not_verified() {
     let o = run(&["decode", &token, "--format", "json"]);
     assert_eq!(code(&o), 0);
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "decoded");
     assert_eq!(r["verified"], false);
     assert_eq!(r["header"]["alg"], "RS256");
     assert_eq!(r["header"]["jku"], "https://evil.example");
@@ -1126,6 +1443,7 @@ fn jwks_lists_keys_and_skipped_keys() {
     let o = run(&["jwks", "--config", env.config(), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "key_set");
     assert_eq!(r["provider"], "local-idp");
     assert_eq!(r["jwks_uri"], env.issuer.jwks_url().as_str());
     let keys = r["keys"].as_array().unwrap();
@@ -1367,6 +1685,7 @@ fn issuer_and_token_commands_serve_client_credentials() {
     );
     let line = child.first_line();
     let info: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(info["type"], "issuer");
     let issuer = info["issuer"].as_str().unwrap().to_owned();
     let port: u16 = issuer
         .strip_prefix("http://127.0.0.1:")
@@ -1432,6 +1751,7 @@ fn issuer_and_token_commands_serve_client_credentials() {
     ]);
     assert_eq!(code(&o), 0);
     let r = &json_lines(&o)[0];
+    assert_eq!(r["type"], "token_response");
     assert_eq!(r["token_type"], "Bearer");
     assert_eq!(r["expires_in"], 3600);
 
@@ -1583,12 +1903,15 @@ fn ten_thousand_tokens_in_one_batch() {
     let took = start.elapsed();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let lines = json_lines(&o);
-    assert_eq!(lines.len(), n);
-    for (i, l) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), n + 1);
+    for (i, l) in lines[..n].iter().enumerate() {
         assert_eq!(l["index"], i);
+        assert_eq!(l["line"], i + 1);
         assert_eq!(l["subject"], format!("svc-{i}"));
         assert_eq!(l["authenticated"], true);
     }
+    assert_eq!(lines[n]["type"], "summary");
+    assert_eq!(lines[n]["accepted"], n);
     println!(
         "{n} tokens in {took:.2?}: {:.0} tokens/s",
         n as f64 / took.as_secs_f64()

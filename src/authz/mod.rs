@@ -56,19 +56,19 @@ pub enum ParseError {
         input: String,
     },
     /// Not one of `Topic`, `Group`, `Cluster`, `TransactionalId`.
-    #[error("unknown resource type `{name}` (expected Topic, Group, Cluster or TransactionalId)")]
+    #[error("unknown resource type `{name}` ({})", expected(name, ResourceType::VALUES.map(ResourceType::as_str)))]
     UnknownResourceType {
         /// The name given (clipped).
         name: String,
     },
     /// Not the name of an [`Operation`].
-    #[error("unknown operation `{name}`")]
+    #[error("unknown operation `{name}` ({})", expected(name, Operation::VALUES.map(Operation::as_str)))]
     UnknownOperation {
         /// The name given (clipped).
         name: String,
     },
     /// Not the name of a [`Role`].
-    #[error("unknown role `{name}`")]
+    #[error("unknown role `{name}` ({})", expected(name, Role::VALUES.map(Role::as_str)))]
     UnknownRole {
         /// The name given (clipped).
         name: String,
@@ -78,6 +78,18 @@ pub enum ParseError {
     UnknownEffect {
         /// The name given (clipped).
         name: String,
+    },
+    /// An operation Kafka does not define on the resource type (`Write` on a `Group`).
+    #[error(
+        "{operation} does not apply to {}; valid operations for {resource_type}: {} (or All)",
+        resource_type.plural(),
+        resource_type.operations().iter().map(Operation::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    NotApplicable {
+        /// The operation asked about.
+        operation: Operation,
+        /// The resource's type.
+        resource_type: ResourceType,
     },
     /// The resource name is empty.
     #[error("the resource name is empty")]
@@ -101,6 +113,22 @@ pub enum ParseError {
     /// A `{` or `}` in a resource pattern: only grant templates use them, for placeholders.
     #[error("the resource name contains `{{` or `}}`, which only grant templates may use")]
     Brace,
+}
+
+/// `expected Read, Write or All`, and `did you mean `Read`?` when `name` differs from one only
+/// in case (names are case-sensitive, as Kafka's are).
+fn expected<const N: usize>(name: &str, values: [&str; N]) -> String {
+    let mut out = String::from("expected ");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == N { " or " } else { ", " });
+        }
+        out.push_str(v);
+    }
+    if let Some(v) = values.iter().find(|v| v.eq_ignore_ascii_case(name)) {
+        out.push_str(&format!("; did you mean `{v}`?"));
+    }
+    out
 }
 
 /// Serializes as the name, deserializes through `FromStr`.
@@ -140,7 +168,34 @@ mod tests {
         let role: Role = serde_json::from_str(r#""CloudClusterAdmin""#).unwrap();
         assert_eq!(role, Role::ClusterAdmin);
         let err = serde_json::from_str::<ResourceType>(r#""Topics""#).unwrap_err();
-        assert!(err.to_string().contains("unknown resource type `Topics`"));
+        assert_eq!(
+            err.to_string(),
+            "unknown resource type `Topics` (expected Topic, Group, Cluster or TransactionalId)"
+        );
+        assert_eq!(
+            "Wrte".parse::<Operation>().unwrap_err().to_string(),
+            "unknown operation `Wrte` (expected Read, Write, Create, Delete, Alter, Describe, \
+             ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite or All)"
+        );
+        assert!(
+            "READ"
+                .parse::<Operation>()
+                .unwrap_err()
+                .to_string()
+                .ends_with("or All; did you mean `Read`?)")
+        );
+        assert_eq!(
+            "Owner".parse::<Role>().unwrap_err().to_string(),
+            "unknown role `Owner` (expected DeveloperRead, DeveloperWrite, DeveloperManage, \
+             ResourceOwner or ClusterAdmin)"
+        );
+        assert!(
+            "topic"
+                .parse::<ResourceType>()
+                .unwrap_err()
+                .to_string()
+                .ends_with("did you mean `Topic`?)")
+        );
         assert_eq!(
             serde_json::to_string(&Decision::Allow).unwrap(),
             r#""allow""#

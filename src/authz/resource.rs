@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::ParseError;
+use super::{Operation, OperationSet, ParseError};
 use crate::error::clip;
 
 /// The one name Kafka gives the cluster resource.
@@ -47,6 +47,77 @@ impl ResourceType {
             ResourceType::Group => "Group",
             ResourceType::Cluster => "Cluster",
             ResourceType::TransactionalId => "TransactionalId",
+        }
+    }
+
+    /// The operations Kafka defines on this resource type, `All` aside (which every type
+    /// takes): Apache Kafka's `AclEntry.supportedOperations`, as of Kafka 4 (groups gained
+    /// `DescribeConfigs` and `AlterConfigs` with group configurations). Any other operation on
+    /// this type is not a question a broker ever asks.
+    ///
+    /// ```
+    /// use poolgate::authz::{Operation, ResourceType};
+    /// assert!(ResourceType::Group.supports(Operation::Read));
+    /// assert!(!ResourceType::Group.supports(Operation::Write));
+    /// assert!(ResourceType::Group.supports(Operation::All));
+    /// ```
+    pub const fn operations(self) -> OperationSet {
+        use Operation::{
+            Alter, AlterConfigs, ClusterAction, Create, Delete, Describe, DescribeConfigs,
+            IdempotentWrite, Read, Write,
+        };
+        OperationSet::of(match self {
+            ResourceType::Topic => &[
+                Read,
+                Write,
+                Create,
+                Delete,
+                Alter,
+                Describe,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            ResourceType::Group => &[Read, Delete, Describe, DescribeConfigs, AlterConfigs],
+            ResourceType::Cluster => &[
+                Create,
+                Alter,
+                Describe,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+            ],
+            ResourceType::TransactionalId => &[Write, Describe],
+        })
+    }
+
+    /// Whether Kafka defines `op` on this type ([`operations`](Self::operations), or `All`).
+    pub const fn supports(self, op: Operation) -> bool {
+        matches!(op, Operation::All) || self.operations().contains(op)
+    }
+
+    /// `op` if Kafka defines it on this type, else an error that lists the ones it does.
+    ///
+    /// # Errors
+    /// [`ParseError::NotApplicable`].
+    pub fn check(self, op: Operation) -> Result<Operation, ParseError> {
+        if self.supports(op) {
+            Ok(op)
+        } else {
+            Err(ParseError::NotApplicable {
+                operation: op,
+                resource_type: self,
+            })
+        }
+    }
+
+    /// `topics`, `groups`, `the cluster`, `transactional ids`: the type in a sentence.
+    pub(crate) const fn plural(self) -> &'static str {
+        match self {
+            ResourceType::Topic => "topics",
+            ResourceType::Group => "groups",
+            ResourceType::Cluster => "the cluster",
+            ResourceType::TransactionalId => "transactional ids",
         }
     }
 
@@ -368,6 +439,62 @@ impl fmt::Display for Resource<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kafka's `AclEntry.supportedOperations`, row by row, as Kafka writes it.
+    #[test]
+    fn operations_kafka_defines_per_type() {
+        use Operation::*;
+        let table: [(ResourceType, &[Operation]); 4] = [
+            (
+                ResourceType::Topic,
+                &[
+                    Read,
+                    Write,
+                    Create,
+                    Describe,
+                    Delete,
+                    Alter,
+                    DescribeConfigs,
+                    AlterConfigs,
+                ],
+            ),
+            (
+                ResourceType::Group,
+                &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
+            ),
+            (
+                ResourceType::Cluster,
+                &[
+                    Create,
+                    ClusterAction,
+                    DescribeConfigs,
+                    AlterConfigs,
+                    IdempotentWrite,
+                    Alter,
+                    Describe,
+                ],
+            ),
+            (ResourceType::TransactionalId, &[Describe, Write]),
+        ];
+        for (ty, ops) in table {
+            for op in Operation::VALUES {
+                let want = op == All || ops.contains(&op);
+                assert_eq!(ty.supports(op), want, "{op} on {ty}");
+                assert_eq!(ty.check(op).is_ok(), want, "{op} on {ty}");
+            }
+            assert_eq!(ty.operations().len(), ops.len(), "{ty}");
+        }
+        assert_eq!(
+            ResourceType::Group.check(Write).unwrap_err().to_string(),
+            "Write does not apply to groups; valid operations for Group: Read, Delete, Describe, \
+             DescribeConfigs, AlterConfigs (or All)"
+        );
+        assert_eq!(
+            ResourceType::Cluster.check(Read).unwrap_err().to_string(),
+            "Read does not apply to the cluster; valid operations for Cluster: Create, Alter, \
+             Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite (or All)"
+        );
+    }
 
     fn pat(s: &str) -> ResourcePattern {
         s.parse().unwrap()

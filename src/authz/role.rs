@@ -9,10 +9,7 @@ use super::operation::{Operation, OperationSet};
 use super::resource::ResourceType;
 use crate::error::clip;
 
-use Operation::{
-    All, Alter, AlterConfigs, Create, Delete, Describe, DescribeConfigs, IdempotentWrite, Read,
-    Write,
-};
+use Operation::{All, Create, Delete, Describe, DescribeConfigs, IdempotentWrite, Read, Write};
 
 /// A Confluent predefined role, usable in a grant instead of a list of operations.
 ///
@@ -113,18 +110,9 @@ impl Role {
             (Role::DeveloperManage, TransactionalId) => &[Describe],
             (Role::DeveloperManage, Cluster) => &[Create, DescribeConfigs],
 
-            (Role::ResourceOwner, Topic) => &[
-                Read,
-                Write,
-                Create,
-                Delete,
-                Alter,
-                Describe,
-                DescribeConfigs,
-                AlterConfigs,
-            ],
+            // Every operation Kafka defines on topics and transactional ids.
+            (Role::ResourceOwner, Topic | TransactionalId) => return resource_type.operations(),
             (Role::ResourceOwner, Group) => &[Read, Delete, Describe],
-            (Role::ResourceOwner, TransactionalId) => &[Write, Describe],
             (Role::ResourceOwner, Cluster) => &[],
 
             (Role::ClusterAdmin, Topic) => &[All],

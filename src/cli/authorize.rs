@@ -10,7 +10,7 @@ use super::{
     CliError, CliResult, Context, EXIT_OK, EXIT_REJECTED, Format, json_line, load_config,
     login_request, parse_at, start_gate, write_error,
 };
-use crate::authz::{Authorization, AuthzReason, Decision, GrantView, Operation, Resource};
+use crate::authz::{Authorization, AuthzReason, Decision, Grant, GrantView, Operation, Resource};
 
 /// `poolgate authorize`: may this token do OP on TYPE:NAME?
 #[derive(Clone, Debug, clap::Args)]
@@ -22,7 +22,8 @@ pub struct AuthorizeArgs {
     #[arg(long, value_name = "JWT")]
     pub token: String,
     /// The Kafka operation: Read, Write, Create, Delete, Alter, Describe, ClusterAction,
-    /// DescribeConfigs, AlterConfigs, IdempotentWrite or All.
+    /// DescribeConfigs, AlterConfigs, IdempotentWrite or All; only those Kafka defines on the
+    /// resource's type (not Write on a Group, for instance).
     #[arg(long, value_name = "OP")]
     pub operation: String,
     /// The resource: `Topic:NAME`, `Group:NAME`, `TransactionalId:NAME` or
@@ -35,13 +36,15 @@ pub struct AuthorizeArgs {
     /// The SASL extension `logicalCluster`.
     #[arg(long, value_name = "ID")]
     pub logical_cluster: Option<String>,
-    /// Decide as of this time instead of now: RFC 3339 or unix seconds.
+    /// Decide as of this time instead of now: RFC 3339, unix seconds, or unix
+    /// milliseconds with `ms` (`1796528486000ms`); 13 digits or more without `ms` is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }
 
-/// The answer, as `--format json` prints it.
+/// The answer, as `--format json` prints it: a record of `"type": "authorization"`.
 #[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "authorization")]
 struct Answer<'a> {
     decision: Decision,
     operation: Operation,
@@ -54,12 +57,23 @@ struct Answer<'a> {
 /// The deciding grant: its JSON view and where it came from (`position` counts from 1, as
 /// configuration errors do).
 #[derive(Debug, Serialize)]
-struct GrantJson<'a> {
+pub(crate) struct GrantJson<'a> {
     #[serde(flatten)]
     view: GrantView<'a>,
     pool: &'a str,
     position: usize,
     role: Option<crate::authz::Role>,
+}
+
+impl<'a> GrantJson<'a> {
+    pub(crate) fn of(g: &'a Grant) -> GrantJson<'a> {
+        GrantJson {
+            view: g.view(),
+            pool: &g.origin.pool,
+            position: g.origin.index + 1,
+            role: g.origin.role,
+        }
+    }
 }
 
 /// `allowed by grant 1 of pool `analytics` (role DeveloperRead): allow Read,Describe on Topic:analytics-*`.
@@ -99,6 +113,11 @@ pub(crate) fn run(args: &AuthorizeArgs, ctx: &Context) -> CliResult {
         .map_err(|e| CliError::usage(format!("--operation: {e}")))?;
     let resource =
         Resource::parse(&args.resource).map_err(|e| CliError::usage(format!("--resource: {e}")))?;
+    // A pair Kafka never asks about would only ever be "denied by default": say why instead.
+    resource
+        .resource_type
+        .check(operation)
+        .map_err(|e| CliError::usage(format!("--operation: {e}")))?;
     let config = load_config(&args.config)?;
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -130,12 +149,7 @@ pub(crate) fn run(args: &AuthorizeArgs, ctx: &Context) -> CliResult {
             decision: answer.decision,
             operation,
             resource: resource.to_string(),
-            grant: answer.grant.map(|g| GrantJson {
-                view: g.view(),
-                pool: &g.origin.pool,
-                position: g.origin.index + 1,
-                role: g.origin.role,
-            }),
+            grant: answer.grant.map(GrantJson::of),
             reason: reason_text(&answer),
             principals: session.principals(),
         };

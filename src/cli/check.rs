@@ -50,7 +50,15 @@ pub struct CheckArgs {
     /// trailing newline after its final 0x01 is ignored.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["token", "tokens", "pool", "logical_cluster"])]
     pub sasl: Option<String>,
-    /// Check as of this time instead of now: RFC 3339 or unix seconds.
+    /// Print only the totals: how many tokens were accepted and rejected, and the rejections
+    /// by reason code (a `summary` record in JSON).
+    #[arg(long, conflicts_with = "rejected_only")]
+    pub summary: bool,
+    /// Print only the tokens that were rejected, then the totals.
+    #[arg(long)]
+    pub rejected_only: bool,
+    /// Check as of this time instead of now: RFC 3339, unix seconds, or unix
+    /// milliseconds with `ms` (`1796528486000ms`); 13 digits or more without `ms` is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }
@@ -64,6 +72,17 @@ pub struct BatchSummary {
     pub authenticated: usize,
     /// Rejections per error code.
     pub rejected: BTreeMap<String, usize>,
+}
+
+/// The last record of a batch in JSON: `{"type": "summary", "total": 3, "accepted": 2,
+/// "rejected": 1, "reasons": {"expired": 1}}`.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename = "summary")]
+struct SummaryRecord<'a> {
+    total: usize,
+    accepted: usize,
+    rejected: usize,
+    reasons: &'a BTreeMap<String, usize>,
 }
 
 impl BatchSummary {
@@ -80,6 +99,15 @@ impl BatchSummary {
         }
     }
 
+    fn record(&self) -> SummaryRecord<'_> {
+        SummaryRecord {
+            total: self.total,
+            accepted: self.authenticated,
+            rejected: self.total - self.authenticated,
+            reasons: &self.rejected,
+        }
+    }
+
     /// The exit code: 0 when every token authenticated, else 1.
     pub fn exit_code(&self) -> u8 {
         if self.authenticated == self.total {
@@ -90,26 +118,57 @@ impl BatchSummary {
     }
 }
 
+/// A token of a batch, and the line of the token file it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchToken {
+    /// The token.
+    pub token: String,
+    /// Its 1-based line in the token file; `None` for a token given otherwise.
+    pub line: Option<usize>,
+}
+
+impl From<String> for BatchToken {
+    fn from(token: String) -> BatchToken {
+        BatchToken { token, line: None }
+    }
+}
+
 /// The tokens of a token file: one per line, surrounding whitespace trimmed, blank lines and
 /// lines starting with `#` skipped.
 pub fn read_tokens<R: BufRead>(reader: R) -> impl Iterator<Item = std::io::Result<String>> {
-    reader.lines().filter_map(|line| match line {
-        Err(e) => Some(Err(e)),
-        Ok(line) => {
-            let t = line.trim();
-            (!t.is_empty() && !t.starts_with('#')).then(|| Ok(t.to_owned()))
-        }
-    })
+    read_token_lines(reader).map(|r| r.map(|t| t.token))
 }
 
-/// Checks `tokens` through `gate` in parallel on the current multi-thread runtime, in chunks,
-/// and hands each report's rendering to `emit` in input order. `render` runs on the workers,
+/// [`read_tokens`], each token with its 1-based line number (skipped lines counted).
+pub fn read_token_lines<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = std::io::Result<BatchToken>> {
+    reader
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| match line {
+            Err(e) => Some(Err(e)),
+            Ok(line) => {
+                let t = line.trim();
+                (!t.is_empty() && !t.starts_with('#')).then(|| {
+                    Ok(BatchToken {
+                        token: t.to_owned(),
+                        line: Some(i + 1),
+                    })
+                })
+            }
+        })
+}
+
+/// Checks `tokens` (strings, or [`BatchToken`]s that carry their line) through `gate` in
+/// parallel on the current multi-thread runtime, in chunks, and hands each report's rendering
+/// to `emit` in input order (an empty rendering too: a filtered-out token). `render` runs on the workers,
 /// and each report is dropped where it was made: only its text and outcome cross threads
 /// (memory allocated on one thread and freed on another makes the allocator contend).
 ///
 /// # Errors
 /// The first error from `tokens` or `emit`.
-pub async fn check_stream<I>(
+pub async fn check_stream<I, T>(
     gate: &Gate,
     tokens: I,
     request: &LoginRequest,
@@ -118,7 +177,8 @@ pub async fn check_stream<I>(
     mut emit: impl FnMut(&str) -> Result<(), CliError>,
 ) -> Result<BatchSummary, CliError>
 where
-    I: IntoIterator<Item = Result<String, CliError>>,
+    I: IntoIterator<Item = Result<T, CliError>>,
+    T: Into<BatchToken>,
 {
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let window = workers.max(1) * 4;
@@ -129,14 +189,15 @@ where
     let mut done = false;
     while !done || !in_flight.is_empty() {
         while !done && in_flight.len() < window {
-            // One buffer per chunk: the tokens end to end, and where each ends.
+            // One buffer per chunk: the tokens end to end, where each ends and its line.
             let mut buf = String::new();
             let mut ends = Vec::with_capacity(CHUNK);
             while ends.len() < CHUNK {
                 match tokens.next() {
                     Some(token) => {
-                        buf.push_str(&token?);
-                        ends.push(buf.len());
+                        let token: BatchToken = token?.into();
+                        buf.push_str(&token.token);
+                        ends.push((buf.len(), token.line));
                     }
                     None => {
                         done = true;
@@ -155,10 +216,11 @@ where
             in_flight.push_back(tokio::spawn(async move {
                 let mut out = Vec::with_capacity(ends.len());
                 let mut start = 0;
-                for (i, end) in ends.into_iter().enumerate() {
+                for (i, (end, line)) in ends.into_iter().enumerate() {
                     let token = &buf[start..end];
                     start = end;
-                    let report = gate.check(first + i, token, request.clone(), now).await;
+                    let mut report = gate.check(first + i, token, request.clone(), now).await;
+                    report.line = line;
                     out.push(Checked {
                         text: render(&report),
                         rejected: match (report.authenticated, report.error) {
@@ -195,6 +257,7 @@ struct Checked {
 fn sasl_failure(e: &crate::sasl::SaslError, gate: &Gate) -> CheckReport {
     CheckReport {
         index: 0,
+        line: None,
         authenticated: false,
         error: Some(ReportError {
             code: e.code().to_owned(),
@@ -279,28 +342,49 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> CliResult {
         }
 
         let request = login_request(args.pool.as_deref(), args.logical_cluster.as_deref());
-        let named = args.token.iter().map(|t| Ok(t.trim().to_owned()));
+        let named = args
+            .token
+            .iter()
+            .map(|t| Ok(BatchToken::from(t.trim().to_owned())));
         let path = args.tokens.clone().unwrap_or_default();
-        let lines: Box<dyn Iterator<Item = Result<String, CliError>>> = match (&args.tokens, file) {
-            (None, _) => Box::new(std::iter::empty()),
-            (Some(_), Some(f)) => Box::new(read_tokens(BufReader::new(f)).map(move |r| {
-                r.map_err(|e| CliError::usage(format!("--tokens: cannot read `{path}`: {e}")))
-            })),
-            (Some(_), None) => Box::new(read_tokens(std::io::stdin().lock()).map(|r| {
-                r.map_err(|e| CliError::usage(format!("--tokens: cannot read stdin: {e}")))
-            })),
-        };
+        let lines: Box<dyn Iterator<Item = Result<BatchToken, CliError>>> =
+            match (&args.tokens, file) {
+                (None, _) => Box::new(std::iter::empty()),
+                (Some(_), Some(f)) => Box::new(read_token_lines(BufReader::new(f)).map(move |r| {
+                    r.map_err(|e| CliError::usage(format!("--tokens: cannot read `{path}`: {e}")))
+                })),
+                (Some(_), None) => Box::new(read_token_lines(std::io::stdin().lock()).map(|r| {
+                    r.map_err(|e| CliError::usage(format!("--tokens: cannot read stdin: {e}")))
+                })),
+            };
 
         let progress = progress_bar(args, ctx);
+        // `--summary` prints no token, `--rejected-only` only the rejected ones: the others
+        // render as nothing.
+        let (only_totals, rejected_only) = (args.summary, args.rejected_only);
+        let shown = move |r: &CheckReport| !(only_totals || rejected_only && r.authenticated);
         let render: Arc<dyn Fn(&CheckReport) -> String + Send + Sync> = match format {
-            Format::Json => {
-                Arc::new(|r: &CheckReport| serde_json::to_string(r).unwrap_or_default())
-            }
-            Format::Human => Arc::new(move |r: &CheckReport| render_human(r, style, now)),
+            Format::Json => Arc::new(move |r: &CheckReport| {
+                if shown(r) {
+                    serde_json::to_string(r).unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            }),
+            Format::Human => Arc::new(move |r: &CheckReport| {
+                if shown(r) {
+                    render_human(r, style, now)
+                } else {
+                    String::new()
+                }
+            }),
         };
         let mut first = true;
         let summary = check_stream(&gate, named.chain(lines), &request, now, render, |text| {
             progress.inc(1);
+            if text.is_empty() {
+                return Ok(());
+            }
             // Human blocks are separated by a blank line; JSON Lines are not.
             if format == Format::Human && !std::mem::take(&mut first) {
                 writeln!(out).map_err(write_error)?;
@@ -319,8 +403,17 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> CliResult {
                 code: EXIT_USAGE,
             });
         }
-        if format == Format::Human && summary.total > 1 {
-            writeln!(out, "\n{}", summary_line(&summary, style)).map_err(write_error)?;
+        // A batch ends with its totals; so does any filtered output.
+        if summary.total > 1 || args.summary || args.rejected_only {
+            match format {
+                Format::Json => json_line(&mut out, &summary.record())?,
+                Format::Human if first => {
+                    writeln!(out, "{}", summary_line(&summary, style)).map_err(write_error)?;
+                }
+                Format::Human => {
+                    writeln!(out, "\n{}", summary_line(&summary, style)).map_err(write_error)?;
+                }
+            }
         }
         out.flush().map_err(write_error)?;
         // The process exits next: freeing a cache of a whole batch entry by entry would only
@@ -414,7 +507,10 @@ fn summary_line(s: &BatchSummary, style: Style) -> String {
 /// the principals, the permissions and the diagnostics.
 pub(crate) fn render_human(r: &CheckReport, style: Style, now: UnixTime) -> String {
     let mut out = String::new();
-    let head = format!("token {}", r.index);
+    let head = match r.line {
+        Some(line) => format!("token {} (line {line})", r.index),
+        None => format!("token {}", r.index),
+    };
     match &r.error {
         None => {
             out.push_str(&format!(
@@ -494,6 +590,21 @@ mod tests {
     }
 
     #[test]
+    fn token_lines_count_skipped_lines() {
+        let text = "# header\n\n  eyJ.a.b  \n#eyJ.c.d\r\n\t\neyJ.e.f\n";
+        let got: Vec<(Option<usize>, String)> = read_token_lines(text.as_bytes())
+            .map(|t| t.map(|t| (t.line, t.token)).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(3), "eyJ.a.b".to_owned()),
+                (Some(6), "eyJ.e.f".to_owned())
+            ]
+        );
+    }
+
+    #[test]
     fn one_trailing_newline_after_a_sasl_message_is_ignored() {
         assert_eq!(
             strip_newline(b"n,,\x01auth=x\x01\x01\n"),
@@ -517,6 +628,11 @@ mod tests {
         assert_eq!(
             summary_line(&s, Style::new(false)),
             "3 tokens: 2 accepted, 1 rejected (expired 1)"
+        );
+        assert_eq!(
+            serde_json::to_value(s.record()).unwrap(),
+            serde_json::json!({"type": "summary", "total": 3, "accepted": 2, "rejected": 1,
+                "reasons": {"expired": 1}})
         );
     }
 }

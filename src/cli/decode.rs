@@ -18,7 +18,8 @@ pub struct DecodeArgs {
     /// The token.
     #[arg(value_name = "JWT")]
     pub token: String,
-    /// Show the expiry relative to this time instead of now: RFC 3339 or unix seconds.
+    /// Show the expiry relative to this time instead of now: RFC 3339, unix seconds, or
+    /// unix milliseconds with `ms` (`1796528486000ms`); 13 digits or more without `ms` is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }
@@ -29,6 +30,7 @@ pub(crate) fn decode(token: &str, now: UnixTime) -> Value {
         Ok(parsed) => parsed,
         Err(e) => {
             return json!({
+                "type": "decoded",
                 "verified": false,
                 "error": {"code": e.code().as_str(), "message": e.to_string()},
             });
@@ -52,6 +54,7 @@ pub(crate) fn decode(token: &str, now: UnixTime) -> Value {
         .filter(|e| e.is_finite() && *e >= 0.0)
         .map(|e| UnixTime::from_secs(e as u64));
     json!({
+        "type": "decoded",
         "verified": false,
         "error": null,
         "header": header,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::authorize::GrantJson;
 use super::issuer::DEFAULT_CLIENTS;
 use super::style::Paint;
 use super::{
@@ -249,14 +250,14 @@ async fn demo(ctx: &Context) -> CliResult {
     let unpublished = analyst(issuer.mint()).key(unpublished_key).sign();
     let late = vec![
         Row {
-            label: "key just rotated in",
+            label: ROTATION_TOKENS[0],
             how: "token endpoint, new key",
             extensions: vec![lc],
             token: rotated,
             expect: "accepted",
         },
         Row {
-            label: "key not published",
+            label: ROTATION_TOKENS[1],
             how: "minted, unpublished kid",
             extensions: vec![lc],
             token: unpublished,
@@ -301,13 +302,16 @@ async fn demo(ctx: &Context) -> CliResult {
             .map_err(|e| CliError::failed(format!("`{resource}`: {e}")))?;
         if let Some(session) = session {
             let a = session.authorize(op, &resource);
-            answers.push((
+            answers.push(Answer {
                 label,
                 op,
-                resource.to_string(),
-                a.decision.as_str(),
-                super::authorize::reason_text(&a),
-            ));
+                resource: resource.to_string(),
+                decision: a.decision.as_str(),
+                reason: super::authorize::reason_text(&a),
+                grant: a
+                    .grant
+                    .and_then(|g| serde_json::to_value(GrantJson::of(g)).ok()),
+            });
         }
     }
 
@@ -330,47 +334,27 @@ async fn demo(ctx: &Context) -> CliResult {
         }
     }
 
+    let results = Results {
+        issuer: &issuer,
+        endpoint: &endpoint,
+        pools: &pool_ids,
+        outcomes: &outcomes,
+        answers: &answers,
+        rotation: (
+            &new_kid,
+            before.unknown_kid_refetches,
+            after.unknown_kid_refetches,
+        ),
+    };
     let mut out = std::io::stdout().lock();
     match ctx.format {
         Format::Json => {
-            for o in &outcomes {
-                json_line(
-                    &mut out,
-                    &json!({
-                        "token": o.row.label,
-                        "source": o.row.how,
-                        "extensions": o.row.extensions.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                        "expected": o.row.expect,
-                        "sasl": match &o.sasl {
-                            Ok(s) => json!({"accepted": true, "principals": s.principals(), "identity": s.identity()}),
-                            Err(r) => json!({"accepted": false, "code": r.code(), "challenge": String::from_utf8_lossy(r.challenge())}),
-                        },
-                        "check": o.report,
-                    }),
-                )?;
-            }
-            for (label, op, resource, decision, reason) in &answers {
-                json_line(
-                    &mut out,
-                    &json!({"token": label, "operation": op, "resource": resource, "decision": decision, "reason": reason}),
-                )?;
+            for r in &records(&results) {
+                json_line(&mut out, r)?;
             }
         }
         Format::Human => {
-            let text = render(
-                &issuer,
-                &endpoint,
-                &pool_ids,
-                &outcomes,
-                &answers,
-                (
-                    &new_kid,
-                    before.unknown_kid_refetches,
-                    after.unknown_kid_refetches,
-                ),
-                style,
-            );
-            write!(out, "{text}").map_err(write_error)?;
+            write!(out, "{}", render(&results, style)).map_err(write_error)?;
         }
     }
     out.flush().map_err(write_error)?;
@@ -384,17 +368,114 @@ async fn demo(ctx: &Context) -> CliResult {
     })
 }
 
-type Answer = (&'static str, Operation, String, &'static str, String);
+/// What the demo did, for either view.
+#[derive(Clone, Copy)]
+struct Results<'a> {
+    issuer: &'a TestIssuer,
+    endpoint: &'a url::Url,
+    pools: &'a [String],
+    outcomes: &'a [Outcome],
+    answers: &'a [Answer],
+    /// The rotated-in kid, and the unknown-kid refetches before and after it.
+    rotation: (&'a str, u64, u64),
+}
 
-fn render(
-    issuer: &TestIssuer,
-    endpoint: &url::Url,
-    pools: &[String],
-    outcomes: &[Outcome],
-    answers: &[Answer],
-    rotation: (&str, u64, u64),
-    style: crate::cli::Style,
-) -> String {
+/// One authorization question of the demo and its answer.
+struct Answer {
+    label: &'static str,
+    op: Operation,
+    resource: String,
+    decision: &'static str,
+    reason: String,
+    /// The deciding grant, as `authorize --format json` prints it.
+    grant: Option<serde_json::Value>,
+}
+
+/// The labels of the tokens whose keys the rotation section is about.
+const ROTATION_TOKENS: [&str; 2] = ["key just rotated in", "key not published"];
+
+/// The JSON records of the demo: the same sections as the human output, in its order, each
+/// record with a `type`: `setup` (the header), one `login` per row of the login matrix, one
+/// `session` per accepted login, one `rejection` per refused one, `rotation`, and one
+/// `authorization` per question.
+fn records(results: &Results<'_>) -> Vec<serde_json::Value> {
+    let mut out = vec![json!({
+        "type": "setup",
+        "issuer": results.issuer.issuer(),
+        "token_endpoint": results.endpoint.as_str(),
+        "configuration": "testdata/demo.toml",
+        "logical_cluster": CLUSTER,
+        "pools": results.pools,
+    })];
+    for (i, o) in results.outcomes.iter().enumerate() {
+        out.push(json!({
+            "type": "login",
+            "number": i + 1,
+            "token": o.row.label,
+            "source": o.row.how,
+            "extensions": o.row.extensions.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "expected": o.row.expect,
+            "sasl": match &o.sasl {
+                Ok(s) => json!({"accepted": true, "principals": s.principals(), "identity": s.identity()}),
+                Err(r) => json!({"accepted": false, "code": r.code(), "challenge": String::from_utf8_lossy(r.challenge())}),
+            },
+            "check": o.report,
+        }));
+    }
+    for (i, o) in results.outcomes.iter().enumerate() {
+        let Ok(session) = &o.sasl else { continue };
+        out.push(json!({
+            "type": "session",
+            "number": i + 1,
+            "token": o.row.label,
+            "identity": session.identity(),
+            "principals": session.principals(),
+            "expires_in_secs": session.lifetime_at(UnixTime::now()).as_secs(),
+            "permissions": o.report.permissions,
+            "diagnostics": session.diagnostics(),
+        }));
+    }
+    for (i, o) in results.outcomes.iter().enumerate() {
+        let Err(r) = &o.sasl else { continue };
+        out.push(json!({
+            "type": "rejection",
+            "number": i + 1,
+            "token": o.row.label,
+            "code": r.code(),
+            "message": r.error().to_string(),
+            "challenge": String::from_utf8_lossy(r.challenge()),
+        }));
+    }
+    let (kid, before, after) = results.rotation;
+    out.push(json!({
+        "type": "rotation",
+        "new_kid": kid,
+        "unknown_kid_refetches": {"before": before, "after": after},
+        "tokens": ROTATION_TOKENS,
+    }));
+    for a in results.answers {
+        out.push(json!({
+            "type": "authorization",
+            "token": a.label,
+            "operation": a.op,
+            "resource": a.resource,
+            "decision": a.decision,
+            "grant": a.grant,
+            "reason": a.reason,
+        }));
+    }
+    out
+}
+
+fn render(results: &Results<'_>, style: crate::cli::Style) -> String {
+    let Results {
+        issuer,
+        endpoint,
+        pools,
+        outcomes,
+        answers,
+        rotation,
+    } = *results;
     let mut s = String::new();
     let h = |t: &str| style.paint(t, Paint::Bold);
     s.push_str(&format!(
@@ -560,18 +641,18 @@ fn render(
         Cell::painted("decision", Paint::Dim),
         Cell::painted("why", Paint::Dim),
     ]];
-    for (label, op, resource, decision, reason) in answers {
-        let paint = if *decision == "allow" {
+    for a in answers {
+        let paint = if a.decision == "allow" {
             Paint::Good
         } else {
             Paint::Bad
         };
         rows.push(vec![
-            Cell::plain(*label),
-            Cell::plain(op.as_str()),
-            Cell::plain(resource.clone()),
-            Cell::painted(*decision, paint),
-            Cell::plain(reason.clone()),
+            Cell::plain(a.label),
+            Cell::plain(a.op.as_str()),
+            Cell::plain(a.resource.clone()),
+            Cell::painted(a.decision, paint),
+            Cell::plain(a.reason.clone()),
         ]);
     }
     s.push_str(&table(&rows, 2, style));

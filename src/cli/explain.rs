@@ -25,7 +25,8 @@ pub struct ExplainArgs {
     /// The SASL extension `logicalCluster`.
     #[arg(long, value_name = "ID")]
     pub logical_cluster: Option<String>,
-    /// Judge as of this time instead of now: RFC 3339 or unix seconds.
+    /// Judge as of this time instead of now: RFC 3339, unix seconds, or unix
+    /// milliseconds with `ms` (`1796528486000ms`); 13 digits or more without `ms` is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }

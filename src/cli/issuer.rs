@@ -147,6 +147,7 @@ pub(crate) fn run_issuer(args: &IssuerArgs, ctx: &Context) -> CliResult {
             Format::Json => json_line(
                 &mut out,
                 &json!({
+                    "type": "issuer",
                     "issuer": issuer.issuer(),
                     "discovery_url": issuer.discovery_url().as_str(),
                     "token_endpoint": issuer.token_url().as_str(),
@@ -226,7 +227,15 @@ pub(crate) fn run_token(args: &TokenArgs, ctx: &Context) -> CliResult {
         })?;
     let mut out = std::io::stdout().lock();
     match ctx.format {
-        Format::Json => json_line(&mut out, &token)?,
+        Format::Json => {
+            // The token response as the IdP sent it, with the record type.
+            let mut record = serde_json::to_value(&token)
+                .map_err(|e| CliError::failed(format!("cannot encode JSON output: {e}")))?;
+            if let Some(fields) = record.as_object_mut() {
+                fields.insert("type".to_owned(), json!("token_response"));
+            }
+            json_line(&mut out, &record)?;
+        }
         Format::Human => writeln!(out, "{}", token.access_token).map_err(write_error)?,
     }
     out.flush().map_err(write_error)?;

@@ -29,8 +29,9 @@ pub struct JwksArgs {
     pub provider: Option<String>,
 }
 
-/// One provider's key set, as printed.
+/// One provider's key set, as printed: a record of `"type": "key_set"`.
 #[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "key_set")]
 struct ProviderKeys {
     provider: String,
     issuer: String,

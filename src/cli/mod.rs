@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use authorize::AuthorizeArgs;
-pub use check::{BatchSummary, CheckArgs, check_stream, read_tokens};
+pub use check::{BatchSummary, BatchToken, CheckArgs, check_stream, read_token_lines, read_tokens};
 pub use config_check::ConfigCheckArgs;
 pub use decode::DecodeArgs;
 pub use demo::DemoArgs;
@@ -251,10 +251,42 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))
 }
 
-/// Parses `--at` (RFC 3339 or unix seconds), or reads the system clock.
+/// Parses `--at` with [`parse_time`] (`None`: the caller reads the system clock).
 pub(crate) fn parse_at(at: Option<&str>) -> Result<Option<UnixTime>, CliError> {
-    at.map(|s| UnixTime::parse(s).map_err(|e| CliError::usage(format!("--at: {e}"))))
+    at.map(|s| parse_time(s).map_err(|e| CliError::usage(format!("--at: {e}"))))
         .transpose()
+}
+
+/// A time given on the command line: RFC 3339, unix seconds, or unix milliseconds written
+/// with `ms` (`1796528486000ms`, truncated to the second). A bare number of 13 digits or more
+/// is refused: as seconds it lies thousands of years ahead, and it is almost always
+/// milliseconds (as Kafka and Java write time) or finer, so reading it as seconds would give a
+/// wrong answer rather than an error.
+pub(crate) fn parse_time(s: &str) -> Result<UnixTime, String> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if let Some(ms) = s.strip_suffix("ms").filter(|t| digits(t)) {
+        return ms
+            .parse::<u64>()
+            .map(|ms| UnixTime::from_secs(ms / 1000))
+            .map_err(|_| format!("`{s}` is too large for unix milliseconds"));
+    }
+    if digits(s) && s.len() >= 13 {
+        let unit = match s.len() {
+            13..=15 => "milliseconds",
+            16..=18 => "microseconds",
+            _ => "nanoseconds",
+        };
+        let year = s.parse::<u64>().map_or(String::new(), |n| {
+            format!(" (as seconds: about the year {})", 1970 + n / 31_556_952)
+        });
+        return Err(format!(
+            "`{s}` looks like {unit}, not unix seconds{year}: write milliseconds with `ms` \
+             (`{}ms`) or give seconds (`{}`)",
+            &s[..13.min(s.len())],
+            &s[..10.min(s.len())]
+        ));
+    }
+    UnixTime::parse(s)
 }
 
 /// Loads a configuration, turning every error into its own line (exit 2).
@@ -428,6 +460,48 @@ mod tests {
         let now = UnixTime::from_secs(1000);
         assert_eq!(relative(UnixTime::from_secs(1060), now), "in 1m");
         assert_eq!(relative(UnixTime::from_secs(940), now), "1m ago");
+    }
+
+    #[test]
+    fn times_that_look_like_milliseconds_are_refused() {
+        let secs = UnixTime::from_secs(1_796_528_486);
+        assert_eq!(parse_time("1796528486"), Ok(secs));
+        assert_eq!(parse_time("1796528486000ms"), Ok(secs));
+        assert_eq!(parse_time("1796528486999ms"), Ok(secs));
+        assert_eq!(parse_time("2026-12-06T03:41:26Z"), Ok(secs));
+        assert_eq!(parse_time("0"), Ok(UnixTime::from_secs(0)));
+        // Twelve digits are still seconds (the year 5138).
+        assert_eq!(
+            parse_time("100000000000"),
+            Ok(UnixTime::from_secs(100_000_000_000))
+        );
+        for (input, unit) in [
+            ("1796528486000", "milliseconds"),
+            ("1796528486000000", "microseconds"),
+            ("1796528486000000000", "nanoseconds"),
+        ] {
+            let e = parse_time(input).unwrap_err();
+            assert!(
+                e.starts_with(&format!("`{input}` looks like {unit}")),
+                "{e}"
+            );
+            assert!(
+                e.contains("`1796528486000ms`") && e.contains("`1796528486`"),
+                "{e}"
+            );
+        }
+        let e = parse_time("1796528486000").unwrap_err();
+        assert!(e.contains("about the year 58899"), "{e}");
+        for bad in [
+            "ms",
+            "12s",
+            "1.5ms",
+            "-1000ms",
+            "99999999999999999999999ms",
+            "yesterday",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
