@@ -229,7 +229,8 @@ impl GrantTemplate {
     ///
     /// # Errors
     /// [`GrantError`] for a bad type or name, unbalanced braces, a placeholder not of the form
-    /// `{claims.a.b}`, no operation, or a role that grants nothing on the resource type.
+    /// `{claims.a.b}`, no operation, an operation Kafka does not define on the resource type
+    /// (`Write` on a group), or a role that grants nothing on the resource type.
     pub fn parse(
         effect: Effect,
         ops: impl Into<GrantOps>,
@@ -269,7 +270,17 @@ impl GrantTemplate {
 
         let operations = match ops {
             GrantOps::Operations(set) if set.is_empty() => return Err(GrantError::NoOperations),
-            GrantOps::Operations(set) => set,
+            GrantOps::Operations(set) => {
+                // As kafka-acls refuses `--operation Write --group g`: a grant of an operation
+                // Kafka does not define on the type would never decide anything.
+                if let Some(op) = set.iter().find(|op| !resource_type.supports(*op)) {
+                    return Err(bad(ParseError::NotApplicable {
+                        operation: op,
+                        resource_type,
+                    }));
+                }
+                set
+            }
             GrantOps::Role(role) => {
                 let set = role.operations(resource_type);
                 if set.is_empty() {
@@ -600,6 +611,38 @@ mod tests {
                 resource_type: ResourceType::Cluster
             })
         );
+    }
+
+    #[test]
+    fn operations_kafka_does_not_define_on_the_type_are_refused() {
+        use crate::authz::Operation;
+        let write_group = GrantTemplate::parse(Effect::Allow, Operation::Write, "Group:g");
+        assert_eq!(
+            write_group,
+            Err(GrantError::Resource {
+                resource: "Group:g".to_owned(),
+                reason: ParseError::NotApplicable {
+                    operation: Operation::Write,
+                    resource_type: ResourceType::Group
+                }
+            })
+        );
+        let mixed: OperationSet = [Operation::Read, Operation::IdempotentWrite]
+            .into_iter()
+            .collect();
+        assert!(GrantTemplate::parse(Effect::Deny, mixed, "Topic:t").is_err());
+        // What Kafka defines, and `All`, are accepted on every type.
+        for (op, resource) in [
+            (Operation::Read, "Group:g"),
+            (Operation::All, "Group:g-*"),
+            (Operation::IdempotentWrite, "Cluster:kafka-cluster"),
+            (Operation::Write, "TransactionalId:tx"),
+        ] {
+            assert!(
+                GrantTemplate::parse(Effect::Allow, op, resource).is_ok(),
+                "{op} {resource}"
+            );
+        }
     }
 
     #[test]
