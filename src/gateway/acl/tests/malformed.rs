@@ -1,5 +1,10 @@
 //! Malformed bodies: truncated, mutated, or claiming huge arrays: errors, never panics or
 //! aborts.
+//!
+//! The huge-length tests run on the ordinary system allocator: kafka-protocol's decoders cap
+//! their preallocation at the bytes left (`vendor/kafka-protocol/POOLGATE-PATCH.md`). Without
+//! that patch a claimed length would need more than 100 GB up front and abort the process,
+//! which is why they run in a child process (see `in_child_process`).
 
 use super::*;
 
@@ -39,8 +44,8 @@ fn truncated_bodies_are_errors_never_panics() {
 }
 
 /// Checks mutated versions of every sample request: any verdict or error is fine, a panic or
-/// an abort is not. Only run in a child process (see `in_child_process`): a mutated length can
-/// abort the whole process (see `a_huge_array_length_is_an_error_not_an_abort`).
+/// an abort is not. Run in a child process (see `in_child_process`), so that a mutated length
+/// that aborted (as before kafka-protocol was patched) fails this test, not the whole run.
 #[test]
 fn child_garbage_bodies() {
     if std::env::var_os(CHILD).is_none() {
@@ -119,7 +124,8 @@ fn in_child_process(name: &str) {
     );
 }
 
-/// Produce v3 with a `topic_data` array announcing 2^31-1 topics (4 bytes of body).
+/// Produce v3 with a `topic_data` array announcing 2^31-1 topics (4 bytes of body): about
+/// 200 GB if the decoder preallocated for it.
 fn produce_claiming_huge_array(version: i16) -> Request {
     let mut body = BytesMut::new();
     produce(-1, &[]).encode(&mut body, version).unwrap();
@@ -162,4 +168,74 @@ fn child_decode_huge_array_length() {
 #[test]
 fn a_huge_array_length_is_an_error_not_an_abort() {
     in_child_process("child_decode_huge_array_length");
+}
+
+/// The lengths written over each position of the sample requests: an int32 of 2^31-1 (arrays,
+/// bytes, a record batch's record count), an unsigned varint of 2^32-1 (compact arrays and
+/// bytes in flexible versions) and a zigzag varint of 2^31-1 (a record's header count).
+const HUGE_LENGTHS: [&[u8]; 3] = [
+    &[0x7f, 0xff, 0xff, 0xff],
+    &[0xff, 0xff, 0xff, 0xff, 0x0f],
+    &[0xfe, 0xff, 0xff, 0xff, 0x0f],
+];
+
+/// The process's peak virtual memory in bytes (`VmPeak`), where `/proc` has it. Virtual, so
+/// that a huge allocation the kernel reserved lazily, without touching it, still counts.
+fn vm_peak() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmPeak:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Every sample request of every offered API and version, with each of [`HUGE_LENGTHS`] written
+/// over each position of its body in turn, so every array, bytes and record count field the
+/// samples reach claims a huge length somewhere: each check ends (any verdict or error), and
+/// the peak virtual memory of the whole run grows by less than 1 GiB, where one preallocation
+/// for any of these claims would need more than 100 GB.
+#[test]
+fn child_huge_lengths_in_every_field() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let session = app();
+    let nodes = nodes();
+    let before = vm_peak();
+    let (mut cases, mut errors) = (0, 0);
+    for &(api, lo, hi) in OFFERED {
+        for version in lo..=hi {
+            let req = sample(api, version);
+            let header_len = req.frame.len() - req.body.len();
+            for at in header_len..req.frame.len() {
+                for claim in HUGE_LENGTHS {
+                    let mut frame = req.frame.to_vec();
+                    let end = (at + claim.len()).min(frame.len());
+                    frame[at..end].copy_from_slice(&claim[..end - at]);
+                    let mutated = Request::parse(Bytes::from(frame)).unwrap();
+                    let cx = Context {
+                        session: &session,
+                        nodes: &nodes,
+                        pass_through: false,
+                    };
+                    let mut denials = Vec::new();
+                    if check(&mutated, &cx, &mut denials).is_err() {
+                        errors += 1;
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 10_000, "{cases}");
+    // Most positions make the body undecodable; the rest land on fields that take any value.
+    assert!(errors * 2 > cases, "{errors} errors in {cases} cases");
+    if let (Some(before), Some(after)) = (before, vm_peak()) {
+        let grown = after.saturating_sub(before);
+        assert!(grown < 1 << 30, "peak virtual memory grew by {grown} bytes");
+    }
+}
+
+#[test]
+fn huge_lengths_in_every_field_are_errors_with_bounded_memory() {
+    in_child_process("child_huge_lengths_in_every_field");
 }
