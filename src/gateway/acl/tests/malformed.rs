@@ -1,5 +1,5 @@
 //! Malformed bodies: truncated, mutated, or claiming huge arrays: errors, never panics or
-//! aborts.
+//! aborts. Also the `gateway_requests` fuzz target's checks over its seeds.
 //!
 //! The huge-length tests run on the ordinary system allocator: kafka-protocol's decoders cap
 //! their preallocation at the bytes left (`vendor/kafka-protocol/POOLGATE-PATCH.md`). Without
@@ -7,6 +7,21 @@
 //! which is why they run in a child process (see `in_child_process`).
 
 use super::*;
+use crate::gateway::wire::WireError;
+
+/// Checks `req` for `session`, not passed through: the verdict, or the body's decoding error.
+fn check_body(
+    session: &Arc<Session>,
+    nodes: &Arc<dyn Nodes>,
+    req: &Request,
+) -> Result<Verdict, WireError> {
+    let cx = Context {
+        session,
+        nodes,
+        pass_through: false,
+    };
+    check(req, &cx, &mut Vec::new())
+}
 
 #[test]
 fn truncated_bodies_are_errors_never_panics() {
@@ -19,13 +34,7 @@ fn truncated_bodies_are_errors_never_panics() {
             let header_len = req.frame.len() - req.body.len();
             for cut in 0..req.body.len() {
                 let truncated = Request::parse(req.frame.slice(..header_len + cut)).unwrap();
-                let cx = Context {
-                    session: &session,
-                    nodes: &nodes,
-                    pass_through: false,
-                };
-                let mut denials = Vec::new();
-                let result = check(&truncated, &cx, &mut denials);
+                let result = check_body(&session, &nodes, &truncated);
                 // ListGroups v0-2 and DescribeCluster have nothing to check in the request:
                 // they are forwarded (and the broker refuses the truncated body).
                 if !matches!(api, ApiKey::ListGroups | ApiKey::DescribeCluster) {
@@ -75,13 +84,7 @@ fn child_garbage_bodies() {
                     frame[at] = next().to_be_bytes()[0];
                 }
                 let mutated = Request::parse(Bytes::from(frame)).unwrap();
-                let cx = Context {
-                    session: &session,
-                    nodes: &nodes,
-                    pass_through: false,
-                };
-                let mut denials = Vec::new();
-                let _ = check(&mutated, &cx, &mut denials);
+                let _ = check_body(&session, &nodes, &mutated);
             }
         }
     }
@@ -156,13 +159,7 @@ fn child_decode_huge_array_length() {
     let session = app();
     let req = produce_claiming_huge_array(3);
     let nodes = nodes();
-    let cx = Context {
-        session: &session,
-        nodes: &nodes,
-        pass_through: false,
-    };
-    let mut denials = Vec::new();
-    assert!(check(&req, &cx, &mut denials).is_err());
+    assert!(check_body(&session, &nodes, &req).is_err());
 }
 
 #[test]
@@ -212,13 +209,7 @@ fn child_huge_lengths_in_every_field() {
                     let end = (at + claim.len()).min(frame.len());
                     frame[at..end].copy_from_slice(&claim[..end - at]);
                     let mutated = Request::parse(Bytes::from(frame)).unwrap();
-                    let cx = Context {
-                        session: &session,
-                        nodes: &nodes,
-                        pass_through: false,
-                    };
-                    let mut denials = Vec::new();
-                    if check(&mutated, &cx, &mut denials).is_err() {
+                    if check_body(&session, &nodes, &mutated).is_err() {
                         errors += 1;
                     }
                     cases += 1;
@@ -238,4 +229,64 @@ fn child_huge_lengths_in_every_field() {
 #[test]
 fn huge_lengths_in_every_field_are_errors_with_bounded_memory() {
     in_child_process("child_huge_lengths_in_every_field");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `gateway_requests` fuzz target's checks, over its seeds
+
+#[path = "../../../../fuzz/fuzz_targets/gateway_requests_check.rs"]
+mod fuzz_check;
+
+/// `fuzz/seeds/gateway_requests/`.
+fn seed_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/gateway_requests")
+}
+
+/// The seed of the sample request of `api` at `version`.
+fn seed_name(api: ApiKey, version: i16) -> String {
+    format!("{api:?}-v{version}")
+}
+
+/// Every seed of the `gateway_requests` fuzz target passes the target's checks, and there is a
+/// seed for every offered API and version. `POOLGATE_BLESS_SEEDS=1` first (re)writes the seeds
+/// made from the sample requests and the huge-array Produce.
+#[test]
+fn the_fuzz_seeds_pass_the_fuzz_checks() {
+    let dir = seed_dir();
+    if std::env::var_os("POOLGATE_BLESS_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for &(api, lo, hi) in OFFERED {
+            for version in lo..=hi {
+                let req = sample(api, version);
+                std::fs::write(dir.join(seed_name(api, version)), &req.frame).unwrap();
+            }
+        }
+        let huge = produce_claiming_huge_array(3);
+        std::fs::write(dir.join("huge-array-Produce-v3"), &huge.frame).unwrap();
+    }
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect::<Vec<_>>();
+    assert!(!entries.is_empty(), "{} is empty", dir.display());
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for path in &entries {
+        let payload = std::fs::read(path).unwrap();
+        let outcome = fuzz_check::check_frame(&payload);
+        *outcomes.entry(format!("{outcome:?}")).or_default() += 1;
+    }
+    for &(api, lo, hi) in OFFERED {
+        for version in lo..=hi {
+            let name = seed_name(api, version);
+            assert!(
+                dir.join(&name).is_file(),
+                "no seed {name} (run with POOLGATE_BLESS_SEEDS=1)"
+            );
+        }
+    }
+    // The seeds reach the checks: the sample requests mix permitted and refused names.
+    assert!(
+        outcomes.get("Filtered").copied().unwrap_or(0) > 50,
+        "{outcomes:?}"
+    );
 }
