@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-#[allow(dead_code)]
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod common;
 
@@ -20,6 +19,9 @@ mod jwks_parse;
 mod sasl_parse;
 #[path = "../fuzz/fuzz_targets/token_parse_check.rs"]
 mod token_parse;
+
+/// A fuzz target's checks on one input.
+type Check = fn(&[u8]);
 
 /// The files of `fuzz/seeds/<target>/`, sorted; fails if there are none.
 fn seeds(target: &str) -> Vec<PathBuf> {
@@ -53,7 +55,7 @@ fn every_seed_passes_its_fuzz_targets_checks() {
 }
 
 fn run_every_seed() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [(&str, Check); 4] = [
         ("token_parse", token_parse::check),
         ("jwks_parse", jwks_parse::check),
         ("sasl_parse", sasl_parse::check),
