@@ -1,7 +1,8 @@
 //! The `poolgate` command line: parses the arguments with clap and dispatches to
 //! [`poolgate::cli`], where every command lives, except `gateway`, which lives in this binary
 //! (`src/gateway/`) to show that the library's public API is enough to embed poolgate.
-#![deny(unsafe_code, missing_docs)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -5,11 +5,6 @@
 //! the reference example of embedding poolgate in a Kafka proxy.
 
 mod acl;
-#[expect(
-    unsafe_code,
-    reason = "a global allocator is unsafe by definition; see the module's documentation"
-)]
-mod alloc;
 mod brokers;
 mod conn;
 mod metrics;
@@ -40,9 +35,6 @@ use self::conn::Shared;
 use self::metrics::Metrics;
 use self::peers::{Peers, Refused};
 use self::routing::{Addresses, Target};
-
-#[global_allocator]
-static ALLOCATOR: alloc::LazyHuge = alloc::LazyHuge;
 
 /// Arguments of `poolgate gateway`.
 #[derive(Debug, clap::Args)]
