@@ -194,14 +194,14 @@ impl Gate {
                 return report;
             }
         };
-        report.provider = Some(login.provider_id.clone());
+        report.provider = Some(login.evaluation.provider_id().to_owned());
         let claims = login.token.claims();
         let ctx = ClaimsContext::new(claims);
         for (pool, checked) in self.config().pools().pools().iter().zip(&check.pools) {
             if !wanted(pool.id()) {
                 continue;
             }
-            let ours = pool.provider_id() == login.provider_id;
+            let ours = pool.provider_id() == login.evaluation.provider_id();
             let filter = pool.filter();
             let (operator, operands, reads) = if ours {
                 let shape = Shape::of(filter.source());
@@ -277,8 +277,7 @@ impl Gate {
                 reason,
             });
         }
-        let result = self
-            .check_cluster(&request)
+        let result = crate::login::check_cluster(self.config().cluster(), &request)
             .and_then(|()| self.session(login.clone(), request));
         if let Err(e) = result {
             report.failed_rule = Some(self.failed_rule(&e, parsed.as_ref(), routed, now));

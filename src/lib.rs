@@ -20,6 +20,7 @@ pub mod filter;
 pub mod gate;
 mod keys;
 mod keystore;
+pub mod login;
 mod policy;
 pub mod pool;
 pub mod proxy;

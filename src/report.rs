@@ -114,11 +114,10 @@ impl Gate {
             .config()
             .providers()
             .iter()
-            .position(|p| p.id == login.provider_id)
+            .position(|p| p.id == login.evaluation.provider_id())
             .unwrap_or(usize::MAX);
-        let outcomes = pools.evaluate_all(provider, token_v.claims());
-        let result = self
-            .check_cluster(&request)
+        let outcomes = pools.evaluate_all(provider, token_v);
+        let result = crate::login::check_cluster(self.config().cluster(), &request)
             .and_then(|()| self.session(login.clone(), request));
         let taken: &[String] = match &result {
             Ok(session) => session.pools(),
@@ -156,7 +155,11 @@ impl Gate {
                     .iter()
                     .filter_map(|g| serde_json::to_value(g.view()).ok())
                     .collect();
-                report.diagnostics = session.diagnostics().to_vec();
+                report.diagnostics = session
+                    .diagnostics()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
             }
             Err(e) => fail(&mut report, &e),
         }

@@ -508,7 +508,10 @@ fn render(
             s.push_str(&format!("      {}\n", grant_line(g)));
         }
         for d in session.diagnostics() {
-            s.push_str(&format!("      {}\n", style.paint(d, Paint::Warn)));
+            s.push_str(&format!(
+                "      {}\n",
+                style.paint(&d.to_string(), Paint::Warn)
+            ));
         }
     }
 
