@@ -464,17 +464,21 @@ fn sasl_plain(token: &str) -> Vec<u8> {
     ClientFirstMessage::new(token).build().unwrap().to_bytes()
 }
 
-/// EdDSA tokens of the issuer's active EdDSA key, each distinct (`jti`), in the analytics pool.
+/// A token of the issuer's active key for `alg`, in the analytics pool (distinct each time:
+/// a fresh `jti`).
+fn analytics_token_by(env: &Env, alg: SigningAlg) -> String {
+    env.issuer
+        .mint()
+        .alg(alg)
+        .claim("groups", json!(["analytics"]))
+        .claim("tenant", json!("acme"))
+        .sign()
+}
+
+/// `n` distinct EdDSA tokens in the analytics pool.
 fn ed_tokens(env: &Env, n: usize) -> Vec<String> {
     (0..n)
-        .map(|_| {
-            env.issuer
-                .mint()
-                .alg(SigningAlg::EdDSA)
-                .claim("groups", json!(["analytics"]))
-                .claim("tenant", json!("acme"))
-                .sign()
-        })
+        .map(|_| analytics_token_by(env, SigningAlg::EdDSA))
         .collect()
 }
 
@@ -498,12 +502,7 @@ async fn cached_tokens_survive_random_kid_floods_and_refreshes() {
         env.gate.authenticate(&sasl(t, None)).await.unwrap();
     }
     // Signed by the ES256 key that is rotated out below.
-    let doomed = env
-        .issuer
-        .mint()
-        .alg(SigningAlg::ES256)
-        .claim("groups", json!(["analytics"]))
-        .sign();
+    let doomed = analytics_token_by(&env, SigningAlg::ES256);
     env.gate.authenticate(&sasl(&doomed, None)).await.unwrap();
     assert_eq!(env.gate.cached_tokens_sync(), CACHED as u64 + 1);
     let warm = env.gate.cache_stats();
@@ -582,12 +581,7 @@ async fn cached_tokens_survive_random_kid_floods_and_refreshes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_token_whose_key_was_replaced_under_its_kid_is_refused() {
     let env = env().await;
-    let token = env
-        .issuer
-        .mint()
-        .alg(SigningAlg::ES256)
-        .claim("groups", json!(["analytics"]))
-        .sign();
+    let token = analytics_token_by(&env, SigningAlg::ES256);
     env.gate.authenticate(&sasl(&token, None)).await.unwrap();
     let kid = env.issuer.active_key(SigningAlg::ES256).kid().to_owned();
     env.issuer.retire(&kid);
