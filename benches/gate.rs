@@ -341,7 +341,7 @@ fn bench_miss(c: &mut Criterion, fx: &Fixture) {
                 .now_or_never()
                 .unwrap()
                 .unwrap();
-            pools.evaluate_candidates(0, verified.claims()).len()
+            pools.evaluate_candidates(0, &verified).len()
         })
     });
     g.finish();
@@ -539,10 +539,10 @@ fn bench_breakdown(c: &mut Criterion, fx: &Fixture) {
         })
     });
     let pools = fx.gate.config().pools();
-    let claims = session.claims();
-    assert_eq!(pools.evaluate_candidates(0, claims).len(), 3);
+    let token = session.token();
+    assert_eq!(pools.evaluate_candidates(0, token).len(), 3);
     g.bench_function("part_pool_evaluation", |b| {
-        b.iter(|| pools.evaluate_candidates(0, black_box(claims)))
+        b.iter(|| pools.evaluate_candidates(0, black_box(token)))
     });
     g.finish();
 }

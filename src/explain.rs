@@ -172,7 +172,7 @@ impl Gate {
             Ok(login) => login,
             Err(e) => {
                 // A login checks `logicalCluster` first: its failure is the one to explain.
-                let first = self.check_cluster(&request).err();
+                let first = crate::login::check_cluster(self.config().cluster(), &request).err();
                 let failed = first.as_ref().unwrap_or(&e);
                 report.failed_rule = Some(self.failed_rule(failed, parsed.as_ref(), routed, now));
                 for pool in self.config().pools().pools() {
@@ -199,14 +199,14 @@ impl Gate {
                 return report;
             }
         };
-        report.provider = Some(login.provider_id.clone());
+        report.provider = Some(login.evaluation.provider_id().to_owned());
         let claims = login.token.claims();
         let ctx = ClaimsContext::new(claims);
         for (pool, checked) in self.config().pools().pools().iter().zip(&check.pools) {
             if !wanted(pool.id()) {
                 continue;
             }
-            let ours = pool.provider_id() == login.provider_id;
+            let ours = pool.provider_id() == login.evaluation.provider_id();
             let filter = pool.filter();
             let (operator, operands, reads) = if ours {
                 let shape = Shape::of(filter.source());
@@ -280,8 +280,7 @@ impl Gate {
                 reason,
             });
         }
-        let result = self
-            .check_cluster(&request)
+        let result = crate::login::check_cluster(self.config().cluster(), &request)
             .and_then(|()| self.session(login.clone(), request));
         if let Err(e) = result {
             report.failed_rule = Some(self.failed_rule(&e, parsed.as_ref(), routed, now));

@@ -2,8 +2,9 @@
 //! identity, permissions, expiry) or a [`Rejection`] (reason code and challenge bytes) out, with
 //! a cache of verified tokens for clients that reconnect with the same token.
 //!
-//! The async shell that ties the pure parts together: SASL parsing, token validation (through
-//! the [`Validator`]), pool evaluation and selection, authorization.
+//! The async shell and nothing more: SASL parsing, token validation (through the
+//! [`Validator`]), the cache, and the wiring to the pure login step
+//! ([`login`](crate::login): pool evaluation and selection, the cluster rule).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,62 +16,17 @@ use crate::authz::Operation;
 use crate::authz::{Authorization, Permissions, Resource};
 use crate::config::Config;
 use crate::error::{ValidationError, clip};
-use crate::keystore::KeyStoreError;
-use crate::pool::{PoolOutcome, PoolSet};
-use crate::sasl::{ClientFirstMessage, ErrorChallenge, SaslError};
+use crate::keystore::{KeyStoreError, Snapshot};
+use crate::login::{Diagnostic, PoolEvaluation, Selection, check_cluster};
+use crate::sasl::{ClientFirstMessage, ErrorChallenge};
 use crate::time::{Clock, SystemClock, UnixTime};
 use crate::validator::{Provider, Validator, ValidatorError};
 use crate::verify::VerifiedToken;
 
+pub use crate::login::{LoginError, LoginRequest};
+
 /// The default bound on cached verified tokens.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
-
-/// Why a login was refused. [`LoginError::code`] is the stable reason code.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoginError {
-    /// The SASL client message is malformed (`malformed_sasl`).
-    #[error(transparent)]
-    Sasl(#[from] SaslError),
-    /// The token did not validate (its own code: `expired`, `bad_signature`, ...).
-    #[error(transparent)]
-    Token(#[from] ValidationError),
-    /// `logicalCluster` names another cluster, or is missing while required (`wrong_cluster`).
-    #[error("logical cluster {} is not this cluster `{expected}`", found.as_deref().map_or("(absent)".to_owned(), |f| format!("`{}`", clip(f))))]
-    WrongCluster {
-        /// This cluster's id.
-        expected: String,
-        /// The id the client sent, if any.
-        found: Option<String>,
-    },
-    /// `identityPoolId` names a pool that does not exist or belongs to another provider
-    /// (`unknown_pool`).
-    #[error("identity pool `{id}` is not a pool of this token's provider")]
-    UnknownPool {
-        /// The pool id as sent (clipped).
-        id: String,
-    },
-    /// No pool accepts the token (`no_pool_matched`).
-    #[error("no identity pool matched the token")]
-    NoPoolMatched,
-    /// The SASL authorization identity differs from the token's identity (`authzid_mismatch`).
-    #[error("the authorization identity is not the token's identity")]
-    AuthzidMismatch,
-}
-
-impl LoginError {
-    /// The stable snake_case reason code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            LoginError::Sasl(e) => e.code(),
-            LoginError::Token(e) => e.code().as_str(),
-            LoginError::WrongCluster { .. } => "wrong_cluster",
-            LoginError::UnknownPool { .. } => "unknown_pool",
-            LoginError::NoPoolMatched => "no_pool_matched",
-            LoginError::AuthzidMismatch => "authzid_mismatch",
-        }
-    }
-}
 
 /// A refused login: the reason (for logs and metrics) and the RFC 7628 error challenge to send
 /// to the client, which reveals nothing but `invalid_token`.
@@ -97,19 +53,6 @@ impl Rejection {
     }
 }
 
-/// What a login asks for besides the token: the SASL extensions and authorization identity.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LoginRequest {
-    /// `identityPoolId`: the pools to consider, or `None` for automatic pool mapping.
-    pub pools: Option<Vec<String>>,
-    /// `logicalCluster`.
-    pub logical_cluster: Option<String>,
-    /// The GS2 authorization identity.
-    pub authzid: Option<String>,
-    /// Every extension, as sent.
-    pub extensions: Vec<(String, String)>,
-}
-
 /// An authenticated session: who, through which pools, with which permissions, until when.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -121,22 +64,22 @@ pub struct Session {
 impl Session {
     /// The principals, `User:<pool-id>` for each matched pool, in pool order.
     pub fn principals(&self) -> &[String] {
-        &self.selection.principals
+        self.selection.principals()
     }
 
     /// The identity: the identity claim's value in the first matched pool.
     pub fn identity(&self) -> &str {
-        &self.selection.identity
+        self.selection.identity()
     }
 
     /// The ids of the matched pools.
     pub fn pools(&self) -> &[String] {
-        &self.selection.pool_ids
+        self.selection.pools()
     }
 
     /// The provider that issued the token.
     pub fn provider_id(&self) -> &str {
-        &self.login.provider_id
+        self.login.evaluation.provider_id()
     }
 
     /// The verified token.
@@ -164,138 +107,67 @@ impl Session {
         &self.extensions
     }
 
+    /// The pools this session took, as the login step chose them.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
     /// The union of the matched pools' grants.
     pub fn permissions(&self) -> &Permissions {
-        &self.selection.permissions
+        self.selection.permissions()
     }
 
     /// Grants dropped at expansion and filters that errored, for the matched and evaluated
     /// pools; they do not fail the login.
-    pub fn diagnostics(&self) -> &[String] {
-        &self.selection.diagnostics
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        self.selection.diagnostics()
     }
 
     /// May this session do `op` on `resource`? The decision comes with the grant that decided.
     pub fn authorize(&self, op: Operation, resource: &Resource<'_>) -> Authorization<'_> {
-        self.selection.permissions.authorize(op, resource)
+        self.selection.authorize(op, resource)
     }
 }
 
-/// A token's verification and pool outcomes, independent of a login's extensions: what the
+/// A token's verification and pool evaluation, independent of a login's extensions: what the
 /// cache keeps.
 #[derive(Debug)]
 pub(crate) struct CachedLogin {
     pub(crate) token: VerifiedToken,
+    /// The provider's position in the validator.
     provider: usize,
-    pub(crate) provider_id: String,
-    /// The key set generation the signature was checked against.
-    generation: u64,
-    /// Candidate pools and their outcomes, in pool order.
-    outcomes: Vec<(usize, PoolOutcome)>,
-    /// The selection without `identityPoolId`: every matched pool. `None` when none matched.
-    auto: Option<Arc<Selection>>,
-    /// Positions of the matched pools (those of `auto`), ascending.
-    matched: Vec<usize>,
-    /// Selections built for `identityPoolId` subsets, kept so a cache hit does not rebuild
-    /// them (a handful at most: clients of one token name the same pools).
-    named: std::sync::Mutex<Vec<(Vec<usize>, Arc<Selection>)>>,
+    pub(crate) evaluation: PoolEvaluation,
+    /// The key set whose key verified the token.
+    keys: Arc<Snapshot>,
+    /// The latest key set generation known to hold that key.
+    generation: AtomicU64,
     /// How long the cache may keep it: until `exp`.
     ttl: Duration,
 }
 
 impl CachedLogin {
-    /// The selection of these matched pools (ascending positions): `auto` when they are all
-    /// the matched pools, else a memoised one.
-    fn selection_of(
-        &self,
-        pools: &PoolSet,
-        chosen: Vec<usize>,
-    ) -> Result<Arc<Selection>, LoginError> {
-        if chosen.is_empty() {
-            return Err(LoginError::NoPoolMatched);
+    /// Whether the key that verified the token is still in `current`, with the same `kid` and
+    /// the same material: then a fresh verification would pick it again and the signature
+    /// still holds. A key set that changed elsewhere (a key added, another removed) keeps the
+    /// hit; a key removed or replaced under its `kid` does not.
+    fn still_verifies(&self, current: &Snapshot) -> bool {
+        if current.generation() == self.generation.load(Ordering::Relaxed) {
+            return true;
         }
-        if chosen == self.matched
-            && let Some(auto) = &self.auto
-        {
-            return Ok(Arc::clone(auto));
-        }
-        let mut named = self
-            .named
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, s)) = named.iter().find(|(c, _)| *c == chosen) {
-            return Ok(Arc::clone(s));
-        }
-        let selection =
-            Arc::new(select(pools, &self.outcomes, &chosen).ok_or(LoginError::NoPoolMatched)?);
-        if named.len() < MAX_NAMED_SELECTIONS {
-            named.push((chosen, Arc::clone(&selection)));
-        }
-        Ok(selection)
-    }
-}
-
-/// How many `identityPoolId` selections one cached token remembers.
-const MAX_NAMED_SELECTIONS: usize = 4;
-
-#[derive(Debug)]
-struct Selection {
-    pool_ids: Vec<String>,
-    principals: Vec<String>,
-    identity: String,
-    permissions: Permissions,
-    diagnostics: Vec<String>,
-}
-
-/// Builds the selection of these matched pools, with the diagnostics of every evaluated pool.
-fn select(
-    pools: &PoolSet,
-    outcomes: &[(usize, PoolOutcome)],
-    chosen: &[usize],
-) -> Option<Selection> {
-    let mut pool_ids = Vec::new();
-    let mut principals = Vec::new();
-    let mut identity = None;
-    let mut grants = Vec::new();
-    let mut diagnostics = Vec::new();
-    for (position, outcome) in outcomes {
-        let Some(pool) = pools.pools().get(*position) else {
-            continue;
+        let (kid, alg) = (self.token.kid(), self.token.algorithm());
+        let same = match (
+            self.keys.keys().select(kid, alg),
+            current.keys().select(kid, alg),
+        ) {
+            (Ok(then), Ok(now)) => then == now,
+            _ => false,
         };
-        match outcome {
-            PoolOutcome::Matched {
-                identity: id,
-                grants: g,
-                dropped,
-            } => {
-                for d in dropped {
-                    diagnostics.push(format!(
-                        "pool `{}`: grant {} dropped: {}",
-                        pool.id(),
-                        d.origin.index + 1,
-                        d.reason
-                    ));
-                }
-                if chosen.contains(position) {
-                    pool_ids.push(pool.id().to_owned());
-                    principals.push(pool.principal());
-                    identity.get_or_insert_with(|| id.clone());
-                    grants.extend(g.iter().cloned());
-                }
-            }
-            PoolOutcome::NotMatched(crate::pool::NoMatch::FilterError(e)) => {
-                diagnostics.push(format!("pool `{}`: filter error: {e}", pool.id()));
-            }
-            PoolOutcome::NotMatched(_) => {}
+        if same {
+            self.generation
+                .fetch_max(current.generation(), Ordering::Relaxed);
         }
+        same
     }
-    Some(Selection {
-        pool_ids,
-        principals,
-        identity: identity?,
-        permissions: Permissions::new(grants),
-        diagnostics,
-    })
 }
 
 /// Expires each cached verification at its token's `exp`.
@@ -533,8 +405,15 @@ impl Gate {
     }
 
     /// A gate over a configuration and a validator built elsewhere (its providers are matched
-    /// to the configuration's by issuer).
+    /// to the configuration's by issuer), caching up to [`DEFAULT_CACHE_CAPACITY`] verified
+    /// tokens.
     pub fn new(config: Config, validator: Validator) -> Gate {
+        Gate::with_cache_capacity(config, validator, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// As [`Gate::new`], caching up to `capacity` verified tokens (the least useful are
+    /// evicted beyond it; 0 caches nothing).
+    pub fn with_cache_capacity(config: Config, validator: Validator, capacity: u64) -> Gate {
         let provider_ids = validator
             .providers()
             .iter()
@@ -549,7 +428,7 @@ impl Gate {
             .collect();
         let challenge = challenge_bytes(&config);
         let cache = moka::sync::Cache::builder()
-            .max_capacity(DEFAULT_CACHE_CAPACITY)
+            .max_capacity(capacity)
             .expire_after(UntilExp)
             .build_with_hasher(foldhash::fast::RandomState::default());
         Gate {
@@ -637,59 +516,21 @@ impl Gate {
         request: LoginRequest,
         now: UnixTime,
     ) -> Result<Session, LoginError> {
-        self.check_cluster(&request)?;
+        check_cluster(self.inner.config.cluster(), &request)?;
         let login = self.verified(token, now).await?;
         self.session(login, request)
     }
 
-    /// The `logicalCluster` rule of `[cluster]`.
-    pub(crate) fn check_cluster(&self, request: &LoginRequest) -> Result<(), LoginError> {
-        let cluster = self.inner.config.cluster();
-        if let Some(expected) = &cluster.id {
-            match &request.logical_cluster {
-                Some(found) if found == expected => {}
-                None if !cluster.require_logical_cluster => {}
-                found => {
-                    return Err(LoginError::WrongCluster {
-                        expected: expected.clone(),
-                        found: found.clone(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Chooses the pools for this login and builds its session.
+    /// This login's session over a (cached) verified token: the login step's selection for
+    /// this request.
     pub(crate) fn session(
         &self,
         login: Arc<CachedLogin>,
         request: LoginRequest,
     ) -> Result<Session, LoginError> {
-        let pools = self.inner.config.pools();
-        let selection = match &request.pools {
-            None => login.auto.clone().ok_or(LoginError::NoPoolMatched)?,
-            Some(ids) => {
-                let mut chosen = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let position = pools
-                        .position(id)
-                        .filter(|p| pools.pools()[*p].provider_id() == login.provider_id)
-                        .ok_or_else(|| LoginError::UnknownPool { id: clip(id) })?;
-                    if login.matched.binary_search(&position).is_ok() {
-                        chosen.push(position);
-                    }
-                }
-                chosen.sort_unstable();
-                chosen.dedup();
-                login.selection_of(pools, chosen)?
-            }
-        };
-        if let Some(authzid) = &request.authzid
-            && *authzid != selection.identity
-        {
-            return Err(LoginError::AuthzidMismatch);
-        }
+        let selection = login
+            .evaluation
+            .select(self.inner.config.pools(), &request)?;
         Ok(Session {
             login,
             selection,
@@ -707,50 +548,34 @@ impl Gate {
         if let Some(hit) = inner.cache.get(token) {
             let provider = &inner.validator.providers()[hit.provider];
             let snapshot = provider.store().current()?;
-            if snapshot.generation() == hit.generation {
+            if hit.still_verifies(&snapshot) {
                 hit.token.check_times(provider.policy(), now)?;
                 inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit);
             }
-            // The key set changed: the signing key may have left it. Verify afresh.
+            // The key that verified it left the set or was replaced: verify afresh.
             inner.cache.invalidate(token);
         }
         inner.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let token_v = inner.validator.validate_at(token, now).await?;
+        let (token_v, keys) = inner.validator.validate_keyed(token, now).await?;
         let provider = inner
             .validator
             .provider_index(token_v.issuer())
             .ok_or_else(|| ValidationError::UnknownIssuer {
                 issuer: clip(token_v.issuer()),
             })?;
-        let generation = inner.validator.providers()[provider]
-            .store()
-            .current()?
-            .generation();
-        let pools = inner.config.pools();
-        let config_provider = inner
-            .config
-            .providers()
-            .iter()
-            .position(|p| p.id == inner.provider_ids[provider])
-            .unwrap_or(usize::MAX);
-        let outcomes = pools.evaluate_candidates(config_provider, token_v.claims());
-        let matched: Vec<usize> = outcomes
-            .iter()
-            .filter(|(_, o)| o.is_match())
-            .map(|(p, _)| *p)
-            .collect();
-        let auto = select(pools, &outcomes, &matched).map(Arc::new);
+        let evaluation = PoolEvaluation::new(
+            inner.config.pools(),
+            &inner.provider_ids[provider],
+            &token_v,
+        );
         let ttl = token_v.expires_at().saturating_since(now);
         let login = Arc::new(CachedLogin {
             token: token_v,
             provider,
-            provider_id: inner.provider_ids[provider].clone(),
-            generation,
-            outcomes,
-            auto,
-            matched,
-            named: std::sync::Mutex::new(Vec::new()),
+            evaluation,
+            generation: AtomicU64::new(keys.generation()),
+            keys,
             ttl,
         });
         if !ttl.is_zero() {

@@ -40,7 +40,9 @@ pub const MAX_RSA_EXPONENT_BITS: usize = 33;
 /// assert_eq!(set.skipped().len(), 1);
 /// assert_eq!(set.skipped()[0].kid(), Some("h1"));
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// Two sets are equal when they hold equal keys and skipped the same keys, in the same order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
     skipped: Vec<SkippedKey>,
@@ -93,6 +95,28 @@ impl fmt::Debug for VerifyingKey {
             .finish_non_exhaustive()
     }
 }
+
+/// Two keys are equal when they have the same `kid`, type, pinned `alg` and public key
+/// material, serving the same algorithms: a key set refetched with a key unchanged verifies
+/// exactly the tokens it verified before.
+impl PartialEq for VerifyingKey {
+    fn eq(&self, other: &VerifyingKey) -> bool {
+        self.kid == other.kid
+            && self.kind == other.kind
+            && self.jwk_alg == other.jwk_alg
+            && self
+                .verifiers
+                .iter()
+                .zip(&other.verifiers)
+                .all(|(a, b)| match (a, b) {
+                    (Some(a), Some(b)) => a.as_ref() == b.as_ref(),
+                    (None, None) => true,
+                    _ => false,
+                })
+    }
+}
+
+impl Eq for VerifyingKey {}
 
 impl VerifyingKey {
     /// The key's `kid`, if it has one.
@@ -749,6 +773,57 @@ mod tests {
         assert_eq!(
             two.select(None, Algorithm::RS256).unwrap_err(),
             KeyLookup::Ambiguous(2)
+        );
+    }
+
+    #[test]
+    fn keys_are_equal_by_kid_and_material() {
+        // Another valid Ed25519 public key (RFC 8032 test 2).
+        const ED_X2: &str = "PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw";
+        let ed = |x: &str, extra: &str| {
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"k"{extra}}}"#)
+        };
+        let key = |jwk: String| set(&[jwk]).unwrap().keys()[0].clone();
+        let base = key(ed(ED_X, ""));
+        let cases = [
+            (ed(ED_X, ""), true),
+            (ed(ED_X, r#","use":"sig""#), true),
+            (ed(ED_X2, ""), false),
+            (ed(ED_X, r#","alg":"EdDSA""#), false),
+            (
+                ed(ED_X, "").replace(r#""kid":"k""#, r#""kid":"other""#),
+                false,
+            ),
+            (rsa_jwk(2048, r#","kid":"k""#), false),
+        ];
+        for (jwk, equal) in cases {
+            assert_eq!(base == key(jwk.clone()), equal, "{jwk}");
+        }
+        assert_eq!(
+            key(rsa_jwk(2048, r#","kid":"r""#)),
+            key(rsa_jwk(2048, r#","kid":"r""#))
+        );
+        assert_ne!(
+            key(rsa_jwk(2048, r#","kid":"r""#)),
+            key(rsa_jwk(3072, r#","kid":"r""#))
+        );
+        // Sets: the same document twice is equal; a changed key or skipped key is not.
+        let a = set(&[
+            ed(ED_X, ""),
+            r#"{"kty":"oct","k":"c2VjcmV0","kid":"h"}"#.to_owned(),
+        ]);
+        let b = set(&[
+            ed(ED_X, ""),
+            r#"{"kty":"oct","k":"c2VjcmV0","kid":"h"}"#.to_owned(),
+        ]);
+        assert_eq!(a.unwrap(), b.unwrap());
+        assert_ne!(
+            set(&[ed(ED_X, "")]).unwrap(),
+            set(&[ed(ED_X2, "")]).unwrap()
+        );
+        assert_ne!(
+            set(&[ed(ED_X, "")]).unwrap(),
+            set(&[ed(ED_X, ""), r#"{"kty":"oct","k":"c2VjcmV0"}"#.to_owned()]).unwrap()
         );
     }
 

@@ -116,7 +116,9 @@ impl Snapshot {
         self.fetched_at
     }
 
-    /// Increments with every key set installed.
+    /// Increments when an installed key set differs from the one before (a key added,
+    /// removed or replaced); a refresh that fetches the same keys keeps it, so verifications
+    /// remembered against a generation stay valid across refreshes.
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -341,6 +343,7 @@ impl KeyStore {
         }
         let mut attempts = inner.attempts.subscribe();
         let started_at = *attempts.borrow_and_update();
+        let before = inner.snapshot();
         {
             let mut state = inner.state();
             // A fetch may have installed new keys since the caller looked.
@@ -376,11 +379,13 @@ impl KeyStore {
             tracing::warn!(issuer = %inner.issuer, "unknown-kid refetch did not finish within refetch_wait");
         }
         let snap = inner.snapshot()?;
+        // A fetch installed a set (maybe the same keys, so the same generation) without it.
+        let installed = before.is_none_or(|b| !Arc::ptr_eq(&b, &snap));
+        if installed && !snap.keys.knows_kid(kid) {
+            inner.negative.insert(kid.to_owned(), now);
+        }
         if snap.generation == seen_generation {
             return None;
-        }
-        if !snap.keys.knows_kid(kid) {
-            inner.negative.insert(kid.to_owned(), now);
         }
         Some(snap)
     }
@@ -492,12 +497,18 @@ impl Inner {
         }
     }
 
+    /// Installs a loaded key set as a new snapshot (its `fetched_at` is what `max_stale`
+    /// counts from). The generation changes only when the keys differ from the current ones.
     fn install(&self, keys: KeySet) {
         let mut slot = match self.snapshot.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let generation = slot.as_ref().map_or(1, |s| s.generation + 1);
+        let generation = match slot.as_ref() {
+            Some(s) if s.keys == keys => s.generation,
+            Some(s) => s.generation + 1,
+            None => 1,
+        };
         *slot = Some(Arc::new(Snapshot {
             keys,
             fetched_at: self.clock.now(),

@@ -64,6 +64,7 @@ pub mod gate;
 mod http;
 mod keys;
 mod keystore;
+pub mod login;
 mod policy;
 pub mod pool;
 pub mod proxy;

@@ -1,8 +1,8 @@
 //! Owns identity pools: their compiled filters, identity claims and grant templates, and the
 //! evaluation of every pool of a provider against one token's verified claims.
 //!
-//! Pure: takes verified claims, returns outcomes. Pool selection by SASL extensions happens in
-//! [`gate`](crate::gate).
+//! Pure: takes a [`VerifiedToken`] (never unverified claims), returns outcomes. Pool selection
+//! by SASL extensions happens in [`login`](crate::login).
 
 use std::fmt;
 
@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::authz::{DroppedGrant, Grant, GrantOrigin, GrantTemplate};
 use crate::filter::{ClaimExpr, ClaimsContext, Filter, FilterIndex, FilterOutcome};
+use crate::verify::VerifiedToken;
 
 /// One identity pool, compiled from configuration.
 #[derive(Clone, Debug)]
@@ -53,8 +54,16 @@ impl Pool {
         format!("User:{}", self.id)
     }
 
-    /// Evaluates this pool for one token: filter, then identity, then grant expansion.
-    pub fn evaluate(&self, claims: &Map<String, Value>, ctx: &ClaimsContext) -> PoolOutcome {
+    /// Evaluates this pool for one verified token: filter, then identity, then grant
+    /// expansion. (To evaluate several pools, [`PoolSet`] converts the claims once.)
+    pub fn evaluate(&self, token: &VerifiedToken) -> PoolOutcome {
+        let claims = token.claims();
+        self.evaluate_in(claims, &ClaimsContext::new(claims))
+    }
+
+    /// [`Pool::evaluate`] with the claims already converted for the filters: `claims` and
+    /// `ctx` are those of one verified token.
+    fn evaluate_in(&self, claims: &Map<String, Value>, ctx: &ClaimsContext) -> PoolOutcome {
         match self.filter.evaluate(ctx) {
             FilterOutcome::Matched => {}
             FilterOutcome::NotMatched => return PoolOutcome::NotMatched(NoMatch::FilterFalse),
@@ -135,6 +144,8 @@ pub struct PoolSet {
     pools: Vec<Pool>,
     /// One index per provider, over the positions of that provider's pools.
     indexes: Vec<FilterIndex>,
+    /// The id of each provider that has pools, by position.
+    provider_ids: Vec<Option<String>>,
 }
 
 impl PoolSet {
@@ -150,7 +161,17 @@ impl PoolSet {
                 )
             })
             .collect();
-        PoolSet { pools, indexes }
+        let mut provider_ids = vec![None; providers];
+        for pool in &pools {
+            if let Some(slot) = provider_ids.get_mut(pool.provider) {
+                slot.get_or_insert_with(|| pool.provider_id.clone());
+            }
+        }
+        PoolSet {
+            pools,
+            indexes,
+            provider_ids,
+        }
     }
 
     /// Every pool, in configuration order.
@@ -163,16 +184,25 @@ impl PoolSet {
         self.pools.iter().position(|p| p.id == id)
     }
 
-    /// Evaluates the pools of `provider` that may match these claims (the index rules the
-    /// others out without evaluating them). Returns `(position, outcome)` in pool order.
+    /// The position (in the configuration) of the provider with this id, if it has pools.
+    pub fn provider_position(&self, provider_id: &str) -> Option<usize> {
+        self.provider_ids
+            .iter()
+            .position(|id| id.as_deref() == Some(provider_id))
+    }
+
+    /// Evaluates the pools of `provider` (its position in the configuration) that may match
+    /// this token's claims (the index rules the others out without evaluating them). Returns
+    /// `(position, outcome)` in pool order.
     pub fn evaluate_candidates(
         &self,
         provider: usize,
-        claims: &Map<String, Value>,
+        token: &VerifiedToken,
     ) -> Vec<(usize, PoolOutcome)> {
         let Some(index) = self.indexes.get(provider) else {
             return Vec::new();
         };
+        let claims = token.claims();
         let candidates = index.candidates(claims);
         if candidates.is_empty() {
             return Vec::new();
@@ -180,18 +210,19 @@ impl PoolSet {
         let ctx = ClaimsContext::new(claims);
         candidates
             .into_iter()
-            .filter_map(|i| Some((i, self.pools.get(i)?.evaluate(claims, &ctx))))
+            .filter_map(|i| Some((i, self.pools.get(i)?.evaluate_in(claims, &ctx))))
             .collect()
     }
 
     /// Evaluates every pool, whatever the index says; for diagnostics (`check`, `explain`).
-    pub fn evaluate_all(&self, provider: usize, claims: &Map<String, Value>) -> Vec<PoolOutcome> {
+    pub fn evaluate_all(&self, provider: usize, token: &VerifiedToken) -> Vec<PoolOutcome> {
+        let claims = token.claims();
         let ctx = ClaimsContext::new(claims);
         self.pools
             .iter()
             .map(|pool| {
                 if pool.provider == provider {
-                    pool.evaluate(claims, &ctx)
+                    pool.evaluate_in(claims, &ctx)
                 } else {
                     PoolOutcome::NotMatched(NoMatch::OtherProvider)
                 }

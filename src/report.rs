@@ -96,7 +96,7 @@ impl Gate {
         };
         // A login checks `logicalCluster` before it verifies the token: a report names the
         // error the login would, and still says what it found in the token.
-        let cluster = self.check_cluster(&request);
+        let cluster = crate::login::check_cluster(self.config().cluster(), &request);
         let login = match self.verified(token, now).await {
             Ok(login) => login,
             Err(e) => {
@@ -131,9 +131,9 @@ impl Gate {
             .config()
             .providers()
             .iter()
-            .position(|p| p.id == login.provider_id)
+            .position(|p| p.id == login.evaluation.provider_id())
             .unwrap_or(usize::MAX);
-        let outcomes = pools.evaluate_all(provider, token_v.claims());
+        let outcomes = pools.evaluate_all(provider, token_v);
         let named = request.pools.clone();
         let result = cluster.and_then(|()| self.session(login.clone(), request));
         let taken: &[String] = match &result {
@@ -172,7 +172,11 @@ impl Gate {
                     .iter()
                     .filter_map(|g| serde_json::to_value(g.view()).ok())
                     .collect();
-                report.diagnostics = session.diagnostics().to_vec();
+                report.diagnostics = session
+                    .diagnostics()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
             }
             Err(e) => fail(&mut report, &e),
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{ValidationError, clip};
 use crate::keys::KeyLookup;
-use crate::keystore::{KeySource, KeyStore, KeyStoreConfig, KeyStoreError};
+use crate::keystore::{KeySource, KeyStore, KeyStoreConfig, KeyStoreError, Snapshot};
 use crate::policy::Policy;
 use crate::time::{Clock, SystemClock, UnixTime};
 use crate::token::UnverifiedToken;
@@ -184,6 +184,16 @@ impl Validator {
         token: &str,
         now: UnixTime,
     ) -> Result<VerifiedToken, ValidationError> {
+        Ok(self.validate_keyed(token, now).await?.0)
+    }
+
+    /// As [`Validator::validate_at`], with the key set whose key verified the token (so a
+    /// cache can tell later whether that key is still published).
+    pub(crate) async fn validate_keyed(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<(VerifiedToken, Arc<Snapshot>), ValidationError> {
         let parsed = UnverifiedToken::parse(token, self.max_token_size)?;
         let provider = self.route(&parsed)?;
         let policy = &provider.policy;
@@ -197,7 +207,10 @@ impl Validator {
         let snapshot = provider.store.current()?;
         let kid = parsed.header().kid();
         match snapshot.keys().select(kid, alg) {
-            Ok(key) => finish(parsed, alg, key, policy, now),
+            Ok(key) => Ok((
+                finish(parsed, alg, key, policy, now)?,
+                Arc::clone(&snapshot),
+            )),
             Err(KeyLookup::UnknownKid) => {
                 let kid = kid.unwrap_or_default().to_owned();
                 let Some(fresh) = provider
@@ -208,7 +221,7 @@ impl Validator {
                     return Err(lookup_error(Some(&kid), KeyLookup::UnknownKid));
                 };
                 match fresh.keys().select(Some(&kid), alg) {
-                    Ok(key) => finish(parsed, alg, key, policy, now),
+                    Ok(key) => Ok((finish(parsed, alg, key, policy, now)?, Arc::clone(&fresh))),
                     Err(lookup) => Err(lookup_error(Some(&kid), lookup)),
                 }
             }

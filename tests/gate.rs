@@ -289,7 +289,11 @@ async fn dropped_grants_are_diagnostics_not_failures() {
         "{:?}",
         session.diagnostics()
     );
-    assert!(session.diagnostics()[0].contains("pool `pool-analytics`: grant 2 dropped"));
+    assert!(
+        session.diagnostics()[0]
+            .to_string()
+            .starts_with("pool `pool-analytics`: grant 2 dropped: ")
+    );
     assert_eq!(session.permissions().len(), 2);
     // A wildcard in the claim cannot widen access.
     let sneaky = env
@@ -404,4 +408,168 @@ async fn a_lenient_start_keeps_the_working_providers() {
 
 fn sasl_plain(token: &str) -> Vec<u8> {
     ClientFirstMessage::new(token).build().unwrap().to_bytes()
+}
+
+/// A token of the issuer's active key for `alg`, in the analytics pool (distinct each time:
+/// a fresh `jti`).
+fn analytics_token_by(env: &Env, alg: SigningAlg) -> String {
+    env.issuer
+        .mint()
+        .alg(alg)
+        .claim("groups", json!(["analytics"]))
+        .claim("tenant", json!("acme"))
+        .sign()
+}
+
+/// `n` distinct EdDSA tokens in the analytics pool.
+fn ed_tokens(env: &Env, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| analytics_token_by(env, SigningAlg::EdDSA))
+        .collect()
+}
+
+/// The provider's current key set generation.
+fn generation(gate: &Gate) -> u64 {
+    gate.validator().providers()[0]
+        .store()
+        .current()
+        .unwrap()
+        .generation()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_tokens_survive_random_kid_floods_and_refreshes() {
+    const CACHED: usize = 1_000;
+    const WAVES: usize = 5;
+    let env = env().await;
+    let store = env.gate.validator().providers()[0].store().clone();
+    let tokens = ed_tokens(&env, CACHED);
+    for t in &tokens {
+        env.gate.authenticate(&sasl(t, None)).await.unwrap();
+    }
+    // Signed by the ES256 key that is rotated out below.
+    let doomed = analytics_token_by(&env, SigningAlg::ES256);
+    env.gate.authenticate(&sasl(&doomed, None)).await.unwrap();
+    assert_eq!(env.gate.cached_tokens_sync(), CACHED as u64 + 1);
+    let warm = env.gate.cache_stats();
+    assert_eq!((warm.hits, warm.misses), (0, CACHED as u64 + 1));
+
+    // The flood: tokens naming kids nobody published, each wave past the refetch rate limit,
+    // and a scheduled-style refresh per wave. Every fetch brings the same keys.
+    let first_generation = generation(&env.gate);
+    let jwks_before = env.issuer.counts().jwks;
+    let refetches_before = store.stats().unknown_kid_refetches;
+    for wave in 0..WAVES {
+        env.clock.advance(Duration::from_secs(11));
+        for i in 0..4 {
+            let forged = env
+                .issuer
+                .mint()
+                .header("kid", json!(format!("flood-{wave}-{i}")))
+                .sign();
+            let refused = env
+                .gate
+                .authenticate(&sasl(&forged, None))
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), "unknown_key");
+        }
+        store.refresh().await.unwrap();
+    }
+    assert_eq!(
+        store.stats().unknown_kid_refetches - refetches_before,
+        WAVES as u64,
+        "one refetch per wave, the others rate-limited"
+    );
+    assert!(env.issuer.counts().jwks - jwks_before >= 2 * WAVES as u64);
+    assert_eq!(
+        generation(&env.gate),
+        first_generation,
+        "the same keys fetched again are not a new key set"
+    );
+    assert_eq!(
+        store.stats().last_success,
+        Some(poolgate::Clock::now(&env.clock))
+    );
+    let flooded = env.gate.cache_stats();
+    for t in &tokens {
+        env.gate.authenticate(&sasl(t, None)).await.unwrap();
+    }
+    let after_flood = env.gate.cache_stats();
+    assert_eq!(after_flood.hits - flooded.hits, CACHED as u64);
+    assert_eq!(
+        after_flood.misses, flooded.misses,
+        "no cached token was verified again"
+    );
+
+    // Rotating ES256 out changes the key set: the EdDSA tokens' key is still there (hits),
+    // the ES256 token's key is gone (verified again, refused).
+    let es_kid = env.issuer.active_key(SigningAlg::ES256).kid().to_owned();
+    env.issuer.rotate(SigningAlg::ES256);
+    env.issuer.retire(&es_kid);
+    store.refresh().await.unwrap();
+    assert_eq!(generation(&env.gate), first_generation + 1);
+    for t in &tokens {
+        env.gate.authenticate(&sasl(t, None)).await.unwrap();
+    }
+    let rotated = env.gate.cache_stats();
+    assert_eq!(rotated.hits - after_flood.hits, CACHED as u64);
+    assert_eq!(rotated.misses, after_flood.misses);
+    let refused = env
+        .gate
+        .authenticate(&sasl(&doomed, None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "unknown_key");
+    assert_eq!(env.gate.cache_stats().misses, rotated.misses + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_whose_key_was_replaced_under_its_kid_is_refused() {
+    let env = env().await;
+    let token = analytics_token_by(&env, SigningAlg::ES256);
+    env.gate.authenticate(&sasl(&token, None)).await.unwrap();
+    let kid = env.issuer.active_key(SigningAlg::ES256).kid().to_owned();
+    env.issuer.retire(&kid);
+    env.issuer.publish(poolgate::testkit::SigningKey::generate(
+        SigningAlg::ES256,
+        kid.as_str(),
+    ));
+    let before = generation(&env.gate);
+    env.gate.validator().providers()[0]
+        .store()
+        .refresh()
+        .await
+        .unwrap();
+    assert_eq!(generation(&env.gate), before + 1);
+    let refused = env
+        .gate
+        .authenticate(&sasl(&token, None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "bad_signature");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_holds_at_most_its_capacity() {
+    const CAPACITY: u64 = 50;
+    let env = env().await;
+    let validator = poolgate::Validator::with_clock(
+        env.gate.validator().providers().to_vec(),
+        Arc::new(env.clock.clone()),
+    )
+    .unwrap();
+    let gate = Gate::with_cache_capacity(env.gate.config().clone(), validator, CAPACITY);
+    let tokens = ed_tokens(&env, 4 * CAPACITY as usize);
+    for t in &tokens {
+        gate.authenticate(&sasl(t, None)).await.unwrap();
+        assert!(gate.cached_tokens_sync() <= CAPACITY);
+    }
+    assert_eq!(gate.cached_tokens_sync(), CAPACITY);
+    assert_eq!(gate.cache_stats().misses, 4 * CAPACITY);
+    // The default gate kept them all.
+    for t in &tokens {
+        env.gate.authenticate(&sasl(t, None)).await.unwrap();
+    }
+    assert_eq!(env.gate.cached_tokens_sync(), 4 * CAPACITY);
 }

@@ -113,7 +113,7 @@ fn outcome(result: &Result<Session, Rejection>) -> Outcome {
             pools: s.pools().to_vec(),
             identity: s.identity().to_owned(),
             permissions: s.permissions().iter().map(ToString::to_string).collect(),
-            diagnostics: s.diagnostics().to_vec(),
+            diagnostics: s.diagnostics().iter().map(ToString::to_string).collect(),
         },
         Err(r) => {
             // Whatever the reason, the client learns only `invalid_token`.
@@ -283,7 +283,11 @@ fn check(case: &Case, result: &Result<Session, Rejection>) -> Vec<String> {
                 differs("diagnostics", &n, &s.diagnostics());
             }
             for needle in &e.diagnostics_contain {
-                if !s.diagnostics().iter().any(|d| d.contains(needle.as_str())) {
+                if !s
+                    .diagnostics()
+                    .iter()
+                    .any(|d| d.to_string().contains(needle.as_str()))
+                {
                     differs("diagnostics containing", needle, &s.diagnostics());
                 }
             }

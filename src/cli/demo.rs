@@ -432,7 +432,7 @@ fn records(results: &Results<'_>) -> Vec<serde_json::Value> {
             "principals": session.principals(),
             "expires_in_secs": session.lifetime_at(UnixTime::now()).as_secs(),
             "permissions": o.report.permissions,
-            "diagnostics": session.diagnostics(),
+            "diagnostics": session.diagnostics().iter().map(ToString::to_string).collect::<Vec<_>>(),
         }));
     }
     for (i, o) in results.outcomes.iter().enumerate() {
@@ -589,7 +589,10 @@ fn render(results: &Results<'_>, style: crate::cli::Style) -> String {
             s.push_str(&format!("      {}\n", grant_line(g)));
         }
         for d in session.diagnostics() {
-            s.push_str(&format!("      {}\n", style.paint(d, Paint::Warn)));
+            s.push_str(&format!(
+                "      {}\n",
+                style.paint(&d.to_string(), Paint::Warn)
+            ));
         }
     }
 
