@@ -8,6 +8,7 @@
 
 mod algorithm;
 pub mod authz;
+mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
