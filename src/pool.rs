@@ -135,6 +135,9 @@ pub struct PoolSet {
     pools: Vec<Pool>,
     /// One index per provider, over the positions of that provider's pools.
     indexes: Vec<FilterIndex>,
+    /// Per provider, the top-level claims its pools' filters and identity expressions read
+    /// (`None`: all), so that a token's CEL context converts only those.
+    reads: Vec<Option<Vec<String>>>,
 }
 
 impl PoolSet {
@@ -150,7 +153,23 @@ impl PoolSet {
                 )
             })
             .collect();
-        PoolSet { pools, indexes }
+        let reads = (0..providers)
+            .map(|p| {
+                let mut names = Vec::new();
+                for pool in pools.iter().filter(|pool| pool.provider == p) {
+                    names.extend_from_slice(pool.filter.claims_read()?);
+                    names.extend_from_slice(pool.identity.claims_read()?);
+                }
+                names.sort_unstable();
+                names.dedup();
+                Some(names)
+            })
+            .collect();
+        PoolSet {
+            pools,
+            indexes,
+            reads,
+        }
     }
 
     /// Every pool, in configuration order.
@@ -177,7 +196,8 @@ impl PoolSet {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let ctx = ClaimsContext::new(claims);
+        let reads = self.reads.get(provider).and_then(Option::as_deref);
+        let ctx = ClaimsContext::only(claims, reads);
         candidates
             .into_iter()
             .filter_map(|i| Some((i, self.pools.get(i)?.evaluate(claims, &ctx))))
