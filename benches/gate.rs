@@ -664,7 +664,7 @@ impl Cold {
                 point.extend(field("y"));
                 ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).unwrap()
             }
-            SigningAlg::EdDSA => ParsedPublicKey::new(&ED25519, &field("x")).unwrap(),
+            SigningAlg::EdDSA => ParsedPublicKey::new(&ED25519, field("x")).unwrap(),
         };
         Cold {
             alg,
