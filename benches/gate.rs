@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::Criterion;
@@ -24,12 +27,14 @@ use poolgate::config::Config;
 use poolgate::gate::{Gate, LoginRequest, Session};
 use poolgate::sasl::ClientFirstMessage;
 use poolgate::testkit::{SigningAlg, SigningKey, TokenBuilder};
-use poolgate::{ManualClock, UnixTime};
+use poolgate::{KeySet, ManualClock, Policy, UnixTime, verify};
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.example.com/oauth2";
 const NOW: u64 = 1_800_000_000;
 const GROUP: &str = "gate";
+/// The per-algorithm cold-login groups are `cold-<alg>`.
+const COLD: &str = "cold";
 /// Distinct tokens minted up front for the cache-miss measurement (see `bench_miss`).
 const MISS_TOKENS: usize = 2_000;
 static TOKEN_LEN: AtomicUsize = AtomicUsize::new(0);
@@ -200,11 +205,16 @@ impl Drop for Fixture {
 
 /// The exact bytes librdkafka sends, with or without `identityPoolId`.
 fn librdkafka(token: &str, pool: Option<&str>) -> Vec<u8> {
+    librdkafka_to("lkc-1", token, pool)
+}
+
+/// As [`librdkafka`], naming another logical cluster.
+fn librdkafka_to(cluster: &str, token: &str, pool: Option<&str>) -> Vec<u8> {
     match pool {
         Some(pool) => format!(
-            "n,,\x01auth=Bearer {token}\x01logicalCluster=lkc-1\x01identityPoolId={pool}\x01\x01"
+            "n,,\x01auth=Bearer {token}\x01logicalCluster={cluster}\x01identityPoolId={pool}\x01\x01"
         ),
-        None => format!("n,,\x01auth=Bearer {token}\x01logicalCluster=lkc-1\x01\x01"),
+        None => format!("n,,\x01auth=Bearer {token}\x01logicalCluster={cluster}\x01\x01"),
     }
     .into_bytes()
 }
@@ -281,34 +291,10 @@ fn bench_miss(c: &mut Criterion, fx: &Fixture) {
         .map(|t| librdkafka(t, Some("pool-1")))
         .collect();
     let mut g = c.benchmark_group(GROUP);
-    let mut gate = fx.fresh_gate();
-    let mut next = 0;
-    let (mut misses, mut hits) = (0u64, 0u64);
+    let mut firsts = FirstLogins::new(&messages, || fx.fresh_gate(), fx.now);
     g.bench_function("miss_pool_id", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                if next == messages.len() {
-                    let stats = gate.cache_stats();
-                    (misses, hits) = (misses + stats.misses, hits + stats.hits);
-                    gate = fx.fresh_gate();
-                    next = 0;
-                }
-                let run = left.min((messages.len() - next) as u64);
-                let batch = &messages[next..next + run as usize];
-                let start = Instant::now();
-                for bytes in batch {
-                    black_box(login_now(&gate, black_box(bytes), fx.now));
-                }
-                total += start.elapsed();
-                next += batch.len();
-                left -= run;
-            }
-            total
-        })
+        b.iter_custom(|iters| firsts.time(iters))
     });
-
     // For the breakdown of a miss: the same distinct tokens through the parts alone, so that
     // cold data weighs on them as it does on the misses.
     let bare_key = fx.bare_key();
@@ -345,10 +331,60 @@ fn bench_miss(c: &mut Criterion, fx: &Fixture) {
         })
     });
     g.finish();
-    let stats = gate.cache_stats();
-    (misses, hits) = (misses + stats.misses, hits + stats.hits);
-    assert_eq!(hits, 0, "no measured first login was a hit");
-    assert!(misses > 0);
+    assert_eq!(firsts.hits(), 0, "no measured first login was a hit");
+}
+
+/// Times first logins, as `bench_miss` describes: the messages in turn on a gate, a fresh gate
+/// (built outside the timed region) when all are used.
+struct FirstLogins<'a, F: Fn() -> Gate> {
+    messages: &'a [Vec<u8>],
+    fresh: F,
+    gate: Gate,
+    next: usize,
+    /// Cache hits of the gates already retired.
+    hits: u64,
+    now: UnixTime,
+}
+
+impl<'a, F: Fn() -> Gate> FirstLogins<'a, F> {
+    fn new(messages: &'a [Vec<u8>], fresh: F, now: UnixTime) -> Self {
+        let gate = fresh();
+        FirstLogins {
+            messages,
+            fresh,
+            gate,
+            next: 0,
+            hits: 0,
+            now,
+        }
+    }
+
+    fn time(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            if self.next == self.messages.len() {
+                self.hits += self.gate.cache_stats().hits;
+                self.gate = (self.fresh)();
+                self.next = 0;
+            }
+            let run = left.min((self.messages.len() - self.next) as u64);
+            let batch = &self.messages[self.next..self.next + run as usize];
+            let start = Instant::now();
+            for bytes in batch {
+                black_box(login_now(&self.gate, black_box(bytes), self.now));
+            }
+            total += start.elapsed();
+            self.next += batch.len();
+            left -= run;
+        }
+        total
+    }
+
+    /// Cache hits over every gate used: zero when every timed login was a first.
+    fn hits(&self) -> u64 {
+        self.hits + self.gate.cache_stats().hits
+    }
 }
 
 fn bench_authorize(c: &mut Criterion, fx: &Fixture) {
@@ -547,11 +583,234 @@ fn bench_breakdown(c: &mut Criterion, fx: &Fixture) {
     g.finish();
 }
 
+/// `testdata/demo.toml` as `poolgate demo` runs it, its key source a JWKS file instead of the
+/// local issuer's discovery document: the pools, grants and claim templates are the file's.
+fn demo_config(jwks: &Path, dir: &Path) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let source = "discovery_url = \"{discovery_url}\"";
+    assert!(text.contains(source), "demo.toml's key source changed");
+    let text = text
+        .replace("{issuer}", ISSUER)
+        .replace(source, &format!("jwks_file = \"{}\"", jwks.display()));
+    Config::parse(&text, "demo.toml", dir).unwrap()
+}
+
+/// One algorithm's cold-login fixture: the demo configuration over one key, distinct tokens,
+/// and the bare baseline's pre-parsed key and pre-decoded signatures of the same tokens.
+struct Cold {
+    alg: SigningAlg,
+    gate: Gate,
+    keys: KeySet,
+    policy: Policy,
+    tokens: Vec<String>,
+    /// `librdkafka(token, None)` of each token.
+    messages: Vec<Vec<u8>>,
+    /// Each token's signing input and decoded signature.
+    signed: Vec<(String, Vec<u8>)>,
+    bare_key: ParsedPublicKey,
+}
+
+impl Cold {
+    fn new(rt: &tokio::runtime::Runtime, dir: &Path, alg: SigningAlg) -> Cold {
+        let key = Arc::new(SigningKey::generate(alg, format!("{alg}-1")));
+        let jwk = key.public_jwk();
+        let jwks_text = json!({"keys": [jwk]}).to_string();
+        let jwks = dir.join(format!("jwks-{alg}.json"));
+        std::fs::write(&jwks, &jwks_text).unwrap();
+        let config = demo_config(&jwks, dir);
+        let policy = config.providers()[0].policy.clone();
+        let clock = ManualClock::new(UnixTime::from_secs(NOW));
+        let gate = rt
+            .block_on(Gate::start_with_clock(config, Arc::new(clock.clone())))
+            .unwrap();
+        // The demo's `svc-analytics` client, also in the `ops` group: two pools match, one with
+        // a claim template (`Topic:tenant-{claims.tenant}-*`); `orders` is ruled out by the
+        // index.
+        let tokens: Vec<String> = (0..MISS_TOKENS)
+            .map(|_| {
+                TokenBuilder::with_clock(Arc::clone(&key), ISSUER, &clock)
+                    .issued_at(UnixTime::from_secs(NOW - 60))
+                    .claim("sub", json!("svc-analytics"))
+                    .claim("client_id", json!("svc-analytics"))
+                    .claim("scope", json!("kafka.read kafka.write"))
+                    .claim("groups", json!(["analytics", "ops"]))
+                    .claim("tenant", json!("acme"))
+                    .sign()
+            })
+            .collect();
+        let messages = tokens
+            .iter()
+            .map(|t| librdkafka_to("lkc-demo", t, None))
+            .collect();
+        let signed = tokens
+            .iter()
+            .map(|t| {
+                let (input, sig64) = t.rsplit_once('.').unwrap();
+                (input.to_owned(), B64.decode(sig64).unwrap())
+            })
+            .collect();
+        let field = |name: &str| B64.decode(jwk[name].as_str().unwrap()).unwrap();
+        let bare_key = match alg {
+            SigningAlg::RS256 => RsaPublicKeyComponents {
+                n: &field("n"),
+                e: &field("e"),
+            }
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .unwrap(),
+            SigningAlg::ES256 => {
+                let mut point = vec![4];
+                point.extend(field("x"));
+                point.extend(field("y"));
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).unwrap()
+            }
+            SigningAlg::EdDSA => ParsedPublicKey::new(&ED25519, field("x")).unwrap(),
+        };
+        Cold {
+            alg,
+            keys: KeySet::from_jwks(jwks_text.as_bytes()).unwrap(),
+            gate,
+            policy,
+            tokens,
+            messages,
+            signed,
+            bare_key,
+        }
+    }
+
+    fn fresh_gate(&self) -> Gate {
+        Gate::new(self.gate.config().clone(), self.gate.validator().clone())
+    }
+}
+
+/// Per algorithm, against the bare signature check of the same tokens (aws-lc-rs
+/// `ParsedPublicKey::verify_sig`, key parsed once, signature decoded beforehand):
+/// `poolgate::verify`, a whole cold login (`Gate::authenticate_at` of a client message whose token
+/// the gate has never seen, demo.toml's pools and templates), and cache hits with and without
+/// `identityPoolId`.
+///
+/// `bare`, `verify` and `cold_login` cycle through the same `MISS_TOKENS` distinct tokens, so
+/// that cold data weighs on each alike. Misses are forced as in `bench_miss`: each token is
+/// logged in once per gate; when all are used, a fresh gate over the same configuration and key
+/// store (empty cache) takes over outside the timed region.
+fn bench_cold(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &Path) {
+    for alg in SigningAlg::ALL {
+        let fx = Cold::new(rt, dir, alg);
+        // Sanity: every path accepts the token, and the login is the demo's.
+        let (input, signature) = &fx.signed[0];
+        fx.bare_key.verify_sig(input.as_bytes(), signature).unwrap();
+        let now = UnixTime::from_secs(NOW);
+        verify(&fx.tokens[0], &fx.keys, &fx.policy, now).unwrap();
+        let hit_token = &fx.tokens[0];
+        let auto = librdkafka_to("lkc-demo", hit_token, None);
+        let with_pool = librdkafka_to("lkc-demo", hit_token, Some("analytics"));
+        let s = login_now(&fx.gate, &auto, now);
+        assert_eq!(s.principals(), ["User:analytics", "User:ops"]);
+        assert_eq!(s.permissions().len(), 6, "{:?}", s.diagnostics());
+        assert!(s.diagnostics().is_empty(), "{:?}", s.diagnostics());
+        let s = login_now(&fx.gate, &with_pool, now);
+        assert_eq!(s.principals(), ["User:analytics"]);
+        let before = fx.gate.cache_stats();
+        assert_eq!((before.hits, before.misses), (1, 1));
+
+        let mut g = c.benchmark_group(format!("{COLD}-{}", alg.as_str()));
+        let mut i = 0;
+        g.bench_function("bare", |b| {
+            b.iter(|| {
+                let (input, signature) = &fx.signed[i % fx.signed.len()];
+                i += 1;
+                fx.bare_key
+                    .verify_sig(black_box(input.as_bytes()), black_box(signature))
+                    .unwrap()
+            })
+        });
+        let mut i = 0;
+        g.bench_function("verify", |b| {
+            b.iter(|| {
+                let token = &fx.tokens[i % fx.tokens.len()];
+                i += 1;
+                verify(black_box(token), &fx.keys, &fx.policy, now).unwrap()
+            })
+        });
+        let mut firsts = FirstLogins::new(&fx.messages, || fx.fresh_gate(), now);
+        g.bench_function("cold_login", |b| b.iter_custom(|iters| firsts.time(iters)));
+        assert_eq!(firsts.hits(), 0, "no cold login was a hit");
+        g.bench_function("hit_auto", |b| {
+            b.iter(|| login_now(&fx.gate, black_box(&auto), now))
+        });
+        g.bench_function("hit_pool_id", |b| {
+            b.iter(|| login_now(&fx.gate, black_box(&with_pool), now))
+        });
+        g.finish();
+        assert_eq!(
+            fx.gate.cache_stats().misses,
+            before.misses,
+            "every measured {} hit was a hit",
+            fx.alg.as_str()
+        );
+    }
+}
+
+/// The cold-login table: per algorithm, ratios to the bare check of the same run.
+fn print_cold_ratios(mean: &dyn Fn(&str, &str) -> Option<f64>) {
+    let group = |alg: &str| format!("{COLD}-{alg}");
+    let Some(rs_bare) = mean(&group("RS256"), "bare") else {
+        return;
+    };
+    println!("\ncold logins (mean, this run; ratios to the bare check of the same algorithm):");
+    println!(
+        "  {:6} {:>9} {:>9} {:>11} {:>9} {:>9} | {:>8} {:>11} | {:>14} {:>17}",
+        "alg",
+        "bare us",
+        "verify us",
+        "cold_login us",
+        "hit_auto",
+        "hit_pool",
+        "verify/b",
+        "cold_login/b",
+        "RS256 b/hit_auto",
+        "RS256 b/hit_pool_id"
+    );
+    for (alg, cold_target) in [("RS256", 1.25), ("ES256", 1.10), ("EdDSA", 1.10)] {
+        let g = group(alg);
+        let (Some(bare), Some(verify), Some(cold), Some(auto), Some(pool)) = (
+            mean(&g, "bare"),
+            mean(&g, "verify"),
+            mean(&g, "cold_login"),
+            mean(&g, "hit_auto"),
+            mean(&g, "hit_pool_id"),
+        ) else {
+            println!("  {alg:6} (not all measured in this run)");
+            continue;
+        };
+        let mark = |ok: bool| if ok { " " } else { "!" };
+        println!(
+            "  {alg:6} {:9.2} {:9.2} {:13.2} {:7.0}ns {:7.0}ns | {:7.3}x{} {:10.3}x{} | {:13.1}x{} {:16.1}x{}",
+            bare / 1e3,
+            verify / 1e3,
+            cold / 1e3,
+            auto,
+            pool,
+            verify / bare,
+            mark(verify / bare <= 1.10),
+            cold / bare,
+            mark(cold / bare <= cold_target),
+            rs_bare / auto,
+            mark(rs_bare / auto >= 20.0),
+            rs_bare / pool,
+            mark(rs_bare / pool >= 20.0),
+        );
+    }
+    println!(
+        "  targets: verify <= 1.10x; cold_login <= 1.25x (RS256), <= 1.10x (ES256, EdDSA); hits >= 20x cheaper than RS256 bare; ! = missed"
+    );
+}
+
 /// Reads criterion's estimates written by this run (older files are ignored).
 fn print_ratios(started: SystemTime) {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let mean = |id: &str| -> Option<f64> {
-        let path = format!("{dir}/criterion/{GROUP}/{id}/new/estimates.json");
+    let mean_in = |group: &str, id: &str| -> Option<f64> {
+        let path = format!("{dir}/criterion/{group}/{id}/new/estimates.json");
         let fresh = std::fs::metadata(&path).ok()?.modified().ok()? >= started;
         if !fresh {
             return None;
@@ -559,6 +818,7 @@ fn print_ratios(started: SystemTime) {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
         v["mean"]["point_estimate"].as_f64()
     };
+    let mean = |id: &str| mean_in(GROUP, id);
     let ns = |id: &str| match mean(id) {
         Some(t) => format!("{t:10.1} ns"),
         None => "(not measured in this run)".to_owned(),
@@ -619,6 +879,7 @@ fn print_ratios(started: SystemTime) {
     ] {
         println!("  {id:26} {}", ns(id));
     }
+    print_cold_ratios(&mean_in);
 }
 
 fn main() {
@@ -633,6 +894,7 @@ fn main() {
     bench_logins(&mut c, &fx);
     bench_authorize(&mut c, &fx);
     bench_breakdown(&mut c, &fx);
+    bench_cold(&mut c, &fx.rt, &fx.dir);
     c.final_summary();
     print_ratios(started);
 }

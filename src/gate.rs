@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::authz::Operation;
 use crate::authz::{Authorization, Permissions, Resource};
+use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::error::{ValidationError, clip};
 use crate::keystore::{KeyStoreError, Snapshot};
@@ -141,8 +142,6 @@ pub(crate) struct CachedLogin {
     keys: Arc<Snapshot>,
     /// The latest key set generation known to hold that key.
     generation: AtomicU64,
-    /// How long the cache may keep it: until `exp`.
-    ttl: Duration,
 }
 
 impl CachedLogin {
@@ -167,20 +166,6 @@ impl CachedLogin {
                 .fetch_max(current.generation(), Ordering::Relaxed);
         }
         same
-    }
-}
-
-/// Expires each cached verification at its token's `exp`.
-struct UntilExp;
-
-impl moka::Expiry<Box<str>, Arc<CachedLogin>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _key: &Box<str>,
-        value: &Arc<CachedLogin>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
     }
 }
 
@@ -286,7 +271,8 @@ struct GateInner {
     validator: Validator,
     /// Provider position in the validator → position in the configuration.
     provider_ids: Vec<String>,
-    cache: moka::sync::Cache<Box<str>, Arc<CachedLogin>, foldhash::fast::RandomState>,
+    /// Verified tokens, each kept until its `exp`.
+    cache: TokenCache<CachedLogin>,
     challenge: Vec<u8>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -306,7 +292,7 @@ impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gate")
             .field("config", &self.inner.config.file())
-            .field("cached", &self.inner.cache.entry_count())
+            .field("cached", &self.inner.cache.len())
             .finish_non_exhaustive()
     }
 }
@@ -427,10 +413,7 @@ impl Gate {
             })
             .collect();
         let challenge = challenge_bytes(&config);
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(UntilExp)
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let cache = TokenCache::new(capacity);
         Gate {
             inner: Arc::new(GateInner {
                 config,
@@ -545,7 +528,7 @@ impl Gate {
         now: UnixTime,
     ) -> Result<Arc<CachedLogin>, LoginError> {
         let inner = &self.inner;
-        if let Some(hit) = inner.cache.get(token) {
+        if let Some(hit) = inner.cache.get(token, now) {
             let provider = &inner.validator.providers()[hit.provider];
             let snapshot = provider.store().current()?;
             if hit.still_verifies(&snapshot) {
@@ -569,17 +552,16 @@ impl Gate {
             &inner.provider_ids[provider],
             &token_v,
         );
-        let ttl = token_v.expires_at().saturating_since(now);
+        let expires_at = token_v.expires_at();
         let login = Arc::new(CachedLogin {
             token: token_v,
             provider,
             evaluation,
             generation: AtomicU64::new(keys.generation()),
             keys,
-            ttl,
         });
-        if !ttl.is_zero() {
-            inner.cache.insert(token.into(), Arc::clone(&login));
+        if now < expires_at {
+            inner.cache.insert(token, Arc::clone(&login), expires_at);
         }
         Ok(login)
     }
@@ -592,9 +574,10 @@ impl Gate {
         }
     }
 
-    /// How many verified tokens are cached, after pending cache maintenance has run.
+    /// How many verified tokens are cached and not expired by the gate's clock (expired ones
+    /// are dropped first).
     pub fn cached_tokens_sync(&self) -> u64 {
-        self.inner.cache.run_pending_tasks();
-        self.inner.cache.entry_count()
+        let now = self.inner.validator.clock().now();
+        self.inner.cache.purge_expired(now)
     }
 }

@@ -50,6 +50,7 @@
 
 mod algorithm;
 pub mod authz;
+mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "testkit")]

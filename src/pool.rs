@@ -146,6 +146,9 @@ pub struct PoolSet {
     indexes: Vec<FilterIndex>,
     /// The id of each provider that has pools, by position.
     provider_ids: Vec<Option<String>>,
+    /// Per provider, the top-level claims its pools' filters and identity expressions read
+    /// (`None`: all), so that a token's CEL context converts only those.
+    reads: Vec<Option<Vec<String>>>,
 }
 
 impl PoolSet {
@@ -167,10 +170,23 @@ impl PoolSet {
                 slot.get_or_insert_with(|| pool.provider_id.clone());
             }
         }
+        let reads = (0..providers)
+            .map(|p| {
+                let mut names = Vec::new();
+                for pool in pools.iter().filter(|pool| pool.provider == p) {
+                    names.extend_from_slice(pool.filter.claims_read()?);
+                    names.extend_from_slice(pool.identity.claims_read()?);
+                }
+                names.sort_unstable();
+                names.dedup();
+                Some(names)
+            })
+            .collect();
         PoolSet {
             pools,
             indexes,
             provider_ids,
+            reads,
         }
     }
 
@@ -207,7 +223,8 @@ impl PoolSet {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let ctx = ClaimsContext::new(claims);
+        let reads = self.reads.get(provider).and_then(Option::as_deref);
+        let ctx = ClaimsContext::only(claims, reads);
         candidates
             .into_iter()
             .filter_map(|i| Some((i, self.pools.get(i)?.evaluate_in(claims, &ctx))))

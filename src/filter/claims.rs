@@ -32,6 +32,25 @@ impl ClaimsContext {
         ClaimsContext { ctx }
     }
 
+    /// As [`ClaimsContext::new`], converting only the top-level claims named in `names` (all
+    /// of them when `None`): for expressions that read no others (see
+    /// [`Filter::claims_read`](super::Filter::claims_read)), the outcome is the same.
+    pub(crate) fn only(claims: &Map<String, Value>, names: Option<&[String]>) -> ClaimsContext {
+        let Some(names) = names else {
+            return ClaimsContext::new(claims);
+        };
+        let entries: HashMap<CelMapKey<'static>, Box<dyn Val>> = names
+            .iter()
+            .filter_map(|name| {
+                let (k, v) = claims.get_key_value(name)?;
+                Some((CelMapKey::String(CelString::from(k.clone())), value(v)))
+            })
+            .collect();
+        let mut ctx = Context::with_env(std::sync::Arc::clone(super::env()));
+        ctx.add_variable_as_val("claims", Box::new(CelMap::from(entries)));
+        ClaimsContext { ctx }
+    }
+
     pub(super) fn cel(&self) -> &Context<'static, 'static> {
         &self.ctx
     }

@@ -41,6 +41,7 @@ mod check;
 mod claims;
 mod explain;
 mod index;
+mod reads;
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -232,6 +233,8 @@ pub(crate) struct Conjunct {
 struct Compiled {
     source: String,
     program: Program,
+    /// The top-level claims it reads, or `None` for all (see [`reads::claims_read`]).
+    reads: Option<Vec<String>>,
 }
 
 /// A compiled pool filter: a CEL expression over `claims` that must yield a bool.
@@ -246,6 +249,8 @@ struct FilterInner {
     source: String,
     equalities: Vec<(ClaimPath, String)>,
     conjuncts: Vec<Conjunct>,
+    /// The top-level claims it reads, or `None` for all (see [`reads::claims_read`]).
+    reads: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Filter {
@@ -262,6 +267,7 @@ impl Default for Filter {
             source: DEFAULT_FILTER.to_owned(),
             equalities: Vec::new(),
             conjuncts: Vec::new(),
+            reads: Some(Vec::new()),
         }))
     }
 }
@@ -291,6 +297,7 @@ impl Filter {
                 source: source.to_owned(),
                 equalities: Vec::new(),
                 conjuncts: Vec::new(),
+                reads: Some(Vec::new()),
             })));
         }
         let mut equalities = Vec::new();
@@ -306,11 +313,13 @@ impl Filter {
                 conjuncts.push(c);
             }
         }
+        let reads = reads::claims_read(root);
         Ok(Filter(Arc::new(FilterInner {
             program: Some(program),
             source: source.to_owned(),
             equalities,
             conjuncts,
+            reads,
         })))
     }
 
@@ -337,6 +346,11 @@ impl Filter {
 
     pub(crate) fn conjuncts(&self) -> &[Conjunct] {
         &self.0.conjuncts
+    }
+
+    /// The top-level claims the filter reads, sorted; `None` when it needs them all.
+    pub(crate) fn claims_read(&self) -> Option<&[String]> {
+        self.0.reads.as_deref()
     }
 
     /// Evaluates each top-level operand of the filter on its own, for a human reading why a
@@ -423,10 +437,17 @@ impl ClaimExpr {
     pub fn compile(source: &str) -> Result<ClaimExpr, FilterError> {
         let program = parse(source)?;
         check::check(&program, env(), check::Expect::String)?;
+        let reads = reads::claims_read(program.expression());
         Ok(ClaimExpr(Arc::new(Compiled {
             source: source.to_owned(),
             program,
+            reads,
         })))
+    }
+
+    /// The top-level claims the expression reads, sorted; `None` when it needs them all.
+    pub(crate) fn claims_read(&self) -> Option<&[String]> {
+        self.0.reads.as_deref()
     }
 
     /// The source text the expression was compiled from.
