@@ -1,7 +1,7 @@
 //! Batch throughput of `poolgate check --tokens FILE` against the library's single-token
 //! figure times the core count (target: at least 0.8 of it).
 //!
-//! Run: `cargo bench --bench cli` (`POOLGATE_BENCH_TOKENS`, default 20000;
+//! Run: `cargo bench --features cli --bench cli` (`POOLGATE_BENCH_TOKENS`, default 20000;
 //! `POOLGATE_BENCH_ROUNDS`, default 3: each figure is the best of that many, taken in turns;
 //! `POOLGATE_BENCH_ALG`, RS256 (default), ES256 or EdDSA; `POOLGATE_BENCH_KEEP=1` keeps the
 //! configuration and token file for profiling). A scripted benchmark rather than a

@@ -7,7 +7,7 @@
 //! at most 24 KiB of gateway memory per idle authenticated connection, its upstream connection
 //! included.
 //!
-//! Run: `cargo bench --bench cluster` (needs Apache Kafka's jars: `e2e/setup`; without them the
+//! Run: `cargo bench --features cli --bench cluster` (needs Apache Kafka's jars: `e2e/setup`; without them the
 //! bench prints a note and does nothing; `POOLGATE_BENCH_VERBOSE=1` also prints every
 //! interleaved pair). The machine is usually shared, so every figure is reported next to a
 //! baseline measured in the same run, and the ratios are what count. A few minutes, most of it

@@ -4,7 +4,7 @@
 //! the same token on the same key (aws-lc-rs `ParsedPublicKey::verify_sig`, key parsed once),
 //! measured in the same run.
 //!
-//! Run: `cargo bench --bench gate -- --warm-up-time 1 --measurement-time 3`. After
+//! Run: `cargo bench --features testkit --bench gate -- --warm-up-time 1 --measurement-time 3`. After
 //! criterion's own report, prints the ratios (targets: a cache hit at least 20x cheaper than the
 //! signature check) and a breakdown of a cache hit into its parts.
 

@@ -6,7 +6,7 @@
 //! Targets: produce through the gateway at least 0.9x direct; p99 login latency under 2 ms on
 //! a warm cache.
 //!
-//! Run: `cargo bench --bench gateway` (needs tansu: `e2e/setup tansu`; without it the bench
+//! Run: `cargo bench --features cli --bench gateway` (needs tansu: `e2e/setup tansu`; without it the bench
 //! prints a note and does nothing; `POOLGATE_BENCH_VERBOSE=1` also prints each interleaved produce
 //! pair). The machine is usually shared, so every figure is reported next to a baseline
 //! measured in the same run, and the ratios are what count. About a minute.

@@ -17,19 +17,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::time::UnixTime;
 
-/// How many independently locked shards; a power of two.
+/// How many independently locked shards at most (fewer for a capacity below it).
 const SHARDS: usize = 64;
 
 /// A bounded map from tokens to values, each expiring at its own time. Cheap operations under
-/// one of [`SHARDS`] mutexes, chosen by the token's hash.
+/// one of up to [`SHARDS`] mutexes, chosen by the token's hash.
 pub(crate) struct TokenCache<V> {
     shards: Box<[Mutex<Shard<V>>]>,
     hasher: foldhash::fast::RandomState,
-    /// Entries per shard at most.
-    shard_capacity: usize,
 }
 
 struct Shard<V> {
+    /// Entries at most; the shards' capacities add up to the cache's.
+    capacity: usize,
     /// Keyed by the token's 64-bit hash; the entry holds the token itself, compared on every
     /// lookup. Two tokens with the same hash share a slot: the later insert replaces the
     /// earlier (a cache may forget), and a lookup never answers for another token.
@@ -71,14 +71,14 @@ impl Hasher for PassThrough {
 }
 
 impl<V> TokenCache<V> {
-    /// A cache of at most about `capacity` entries (rounded up to a multiple of the shard
-    /// count; at least one per shard).
+    /// A cache of at most `capacity` entries (none for 0), split over the shards.
     pub(crate) fn new(capacity: u64) -> TokenCache<V> {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        let shard_capacity = capacity.div_ceil(SHARDS).max(1);
-        let shards = (0..SHARDS)
-            .map(|_| {
+        let count = capacity.clamp(1, SHARDS);
+        let shards = (0..count)
+            .map(|i| {
                 Mutex::new(Shard {
+                    capacity: capacity / count + usize::from(i < capacity % count),
                     map: HashMap::default(),
                     order: VecDeque::new(),
                     next_seq: 0,
@@ -88,13 +88,12 @@ impl<V> TokenCache<V> {
         TokenCache {
             shards,
             hasher: foldhash::fast::RandomState::default(),
-            shard_capacity,
         }
     }
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<V>> {
         // The top bits pick the shard (`PassThrough` respreads the rest for the map).
-        let i = (hash >> 58) as usize % SHARDS;
+        let i = (hash >> 32) as usize % self.shards.len();
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -123,6 +122,9 @@ impl<V> TokenCache<V> {
         let token: Box<str> = token.into();
         let mut guard = self.shard(hash);
         let shard = &mut *guard;
+        if shard.capacity == 0 {
+            return;
+        }
         let seq = shard.next_seq;
         shard.next_seq += 1;
         let replaced = shard.map.insert(
@@ -135,7 +137,7 @@ impl<V> TokenCache<V> {
             },
         );
         if replaced.is_none() {
-            while shard.map.len() > self.shard_capacity {
+            while shard.map.len() > shard.capacity {
                 let Some((old, old_seq)) = shard.order.pop_front() else {
                     break;
                 };
@@ -146,7 +148,7 @@ impl<V> TokenCache<V> {
         }
         // Stale order items (slots replaced, removed or expired) are dropped when they
         // outnumber the live ones, so the queue stays within twice the shard's capacity.
-        if shard.order.len() >= 2 * self.shard_capacity {
+        if shard.order.len() >= 2 * shard.capacity {
             let map = &shard.map;
             shard
                 .order
@@ -248,12 +250,29 @@ mod tests {
         assert!(cache.len() <= capacity, "{} > {capacity}", cache.len());
         for shard in cache.shards.iter() {
             let shard = shard.lock().unwrap();
-            assert!(shard.map.len() <= cache.shard_capacity);
-            assert!(shard.order.len() <= 2 * cache.shard_capacity);
+            assert!(shard.map.len() <= shard.capacity);
+            assert!(shard.order.len() <= 2 * shard.capacity);
         }
         // The newest insertions are there; the oldest are gone.
         assert_eq!(cache.get(&tokens[9_998], t(0)).as_deref(), Some(&9_998));
         assert!(cache.get(&tokens[1], t(0)).is_none());
+    }
+
+    #[test]
+    fn the_bound_is_the_capacity_asked_for() {
+        for capacity in [0u64, 1, 7, 50, 63, 64, 65, 100, 1_000] {
+            let cache = TokenCache::new(capacity);
+            let total: usize = cache
+                .shards
+                .iter()
+                .map(|s| s.lock().unwrap().capacity)
+                .sum();
+            assert_eq!(total as u64, capacity);
+            for i in 0..4 * capacity + 10 {
+                cache.insert(&format!("tok-{i}"), Arc::new(i), t(10));
+                assert!(cache.len() <= capacity, "{capacity}: {}", cache.len());
+            }
+        }
     }
 
     #[test]

@@ -565,7 +565,9 @@ async fn the_cache_holds_at_most_its_capacity() {
         gate.authenticate(&sasl(t, None)).await.unwrap();
         assert!(gate.cached_tokens_sync() <= CAPACITY);
     }
-    assert_eq!(gate.cached_tokens_sync(), CAPACITY);
+    // Each of the cache's shards holds its share and drops its oldest first, so the cache
+    // ends nearly full (200 random tokens leave a shard of one entry empty with p = 2%).
+    assert!(gate.cached_tokens_sync() >= CAPACITY * 4 / 5);
     assert_eq!(gate.cache_stats().misses, 4 * CAPACITY);
     // The default gate kept them all.
     for t in &tokens {
