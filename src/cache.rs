@@ -200,9 +200,13 @@ mod tests {
         UnixTime::from_secs(secs)
     }
 
+    /// A capacity no shard can reach in these tests, for those not about eviction (with a
+    /// small one, two tokens hashed to a one-entry shard would evict each other).
+    const ROOMY: u64 = SHARDS as u64 * 64;
+
     #[test]
     fn get_insert_expire_invalidate() {
-        let cache = TokenCache::new(100);
+        let cache = TokenCache::new(ROOMY);
         assert!(cache.get("a", t(0)).is_none());
         cache.insert("a", Arc::new(1), t(10));
         cache.insert("b", Arc::new(2), t(20));
@@ -224,7 +228,7 @@ mod tests {
 
     #[test]
     fn purge_drops_only_expired_entries() {
-        let cache = TokenCache::new(100);
+        let cache = TokenCache::new(ROOMY);
         for i in 0..10u64 {
             cache.insert(&format!("tok-{i}"), Arc::new(i), t(i));
         }
@@ -290,7 +294,9 @@ mod tests {
 
     #[test]
     fn shared_across_threads() {
-        let cache = Arc::new(TokenCache::new(10_000));
+        // Room for every entry in whichever shard it hashes to: this test is about sharing,
+        // not eviction (a shard's share of 8,000 random tokens varies by tens).
+        let cache = Arc::new(TokenCache::new(SHARDS as u64 * 8_000));
         let handles: Vec<_> = (0..4u64)
             .map(|n| {
                 let cache = Arc::clone(&cache);
