@@ -545,7 +545,7 @@ fn the_deciding_grant_matches_and_explains() {
     reached.assert_floors(
         "deciding grant",
         &[
-            ("denied by", 20),
+            ("denied by", 40),
             ("no grant", 20),
             ("allowed by", 20),
             ("implied by", 400),
