@@ -397,8 +397,8 @@ impl Gate {
         Gate::with_cache_capacity(config, validator, DEFAULT_CACHE_CAPACITY)
     }
 
-    /// As [`Gate::new`], caching up to `capacity` verified tokens (the least useful are
-    /// evicted beyond it; 0 caches nothing).
+    /// As [`Gate::new`], caching up to `capacity` verified tokens (split over up to 64 shards;
+    /// a full shard drops its oldest entry; 0 caches nothing).
     pub fn with_cache_capacity(config: Config, validator: Validator, capacity: u64) -> Gate {
         let provider_ids = validator
             .providers()
