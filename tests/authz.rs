@@ -293,17 +293,23 @@ fn without_footnotes(line: &str) -> String {
     line.replace(" ¹", "")
 }
 
-#[test]
-fn roles_md_matches_the_code() {
-    let md = testdata("ROLES.md");
-    let table: Vec<String> = md
-        .lines()
+/// The rows between the `roles-table` markers of a Markdown text, without footnote marks.
+fn marked_table(text: &str) -> Vec<String> {
+    text.lines()
         .skip_while(|l| !l.starts_with("<!-- roles-table:start"))
         .skip(1)
         .take_while(|l| !l.starts_with("<!-- roles-table:end"))
         .map(without_footnotes)
-        .collect();
-    assert_eq!(table, roles_table(), "regenerate testdata/authz/ROLES.md");
+        .collect()
+}
+
+#[test]
+fn roles_md_matches_the_code() {
+    assert_eq!(
+        marked_table(&testdata("ROLES.md")),
+        roles_table(),
+        "regenerate testdata/authz/ROLES.md"
+    );
 }
 
 #[test]
@@ -314,14 +320,11 @@ fn readme_roles_table_matches_the_code() {
             .collect::<PathBuf>(),
     )
     .unwrap();
-    let table: Vec<String> = readme
-        .lines()
-        .skip_while(|l| !l.starts_with("<!-- roles-table:start"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("<!-- roles-table:end"))
-        .map(without_footnotes)
-        .collect();
-    assert_eq!(table, roles_table(), "update the roles table in README.md");
+    assert_eq!(
+        marked_table(&readme),
+        roles_table(),
+        "update the roles table in README.md"
+    );
 }
 
 #[test]
